@@ -1,0 +1,72 @@
+#pragma once
+// The proxy's configuration: one immutable value built at start from conf file and flags.
+// Every setting is described once (kSettings in config.cc) and that table drives the TOML
+// loader, the command-line flags and their validation alike.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/port_list.h"
+#include "gatehouse/errors/proxy_error.h"
+#include "gatehouse/uv/socket_address.h"
+
+namespace gatehouse::config {
+
+// A configuration error with where it was found ("conf/x.toml:12: ..." or "--flag: ...").
+class ConfigError : public std::runtime_error {
+public:
+  explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
+};
+
+struct Config {
+  std::vector<std::string> listen = {"127.0.0.1:3128"};
+  PortList connectPorts = PortList::only(443);
+  uint64_t connectTimeoutMs = 10'000;
+  uint64_t readTimeoutMs = 30'000;
+  uint64_t responseTimeoutMs = 60'000;
+  uint64_t idleTimeoutMs = 120'000;
+  uint64_t requestHeadTimeoutMs = 15'000;
+  uint64_t dnsTimeoutMs = 5'000;
+  std::string logLevel = "info";
+  std::string accessLog = "-";
+  unsigned workers = 0; // 0: one per core
+  std::string pseudonym; // empty: derived from host name and first listen port
+  errors::StatusMode statusMode = errors::StatusMode::Proxy;
+  bool allowTrace = false;
+  uint64_t maxHeadSize = 64 * 1024;
+  uint64_t maxHeaderFields = 100;
+  uint64_t maxTargetLength = 8 * 1024;
+  uint64_t maxConnections = 10'000;
+
+  // The listen addresses, parsed (validated at load).
+  std::vector<uv::SocketAddress> listenAddresses() const;
+  // Worker count after applying the "one per core" default.
+  unsigned effectiveWorkers() const;
+};
+
+// One setting: its TOML key (flag: "--" + key with '_' as '-'), help text, and how to apply
+// a textual value. Array-valued settings take one element per call.
+struct Setting {
+  const char* key;
+  const char* help;
+  bool repeated;
+  // Applies `value`; returns an error message, or nullopt.
+  std::function<std::optional<std::string>(Config&, const std::string& value)> apply;
+  std::string flag() const;
+};
+const std::vector<Setting>& settings();
+
+// Parses a TOML file onto `config`. Throws ConfigError naming file and line.
+void loadFile(const std::string& path, Config& config);
+// Parses TOML text (for tests); `name` stands in for the file name in errors.
+void loadString(const std::string& text, const std::string& name, Config& config);
+// Parses "HOST:PORT" or "[V6]:PORT" with a numeric host; nullopt and `error` on failure.
+std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std::string& error);
+// The default pseudonym: "<hostname>:<port of the first listener>", as a valid token.
+std::string defaultPseudonym(const Config& config);
+
+} // namespace gatehouse::config

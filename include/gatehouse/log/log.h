@@ -1,0 +1,41 @@
+#pragma once
+// Logging: diagnostics to stderr through spdlog, and one access line per request or tunnel.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+namespace gatehouse::log {
+
+// Sets up the diagnostic logger (stderr) and the access log ("-": stderr, "off": none, else a
+// file appended to). Throws std::runtime_error if the access log cannot be opened.
+void setup(const std::string& level, const std::string& accessLog);
+
+// The diagnostic logger. Lines carry ids (connection "c12", request "c12.3"), never secrets.
+spdlog::logger& diag();
+
+// One finished request or tunnel.
+struct AccessRecord {
+  std::string_view requestId;
+  std::string_view client;
+  std::string_view user;
+  std::string_view method;
+  std::string_view target;
+  int status = 0;
+  uint64_t bytesIn = 0;  // from the client
+  uint64_t bytesOut = 0; // to the client
+  uint64_t durationMs = 0;
+  std::string_view upstream;
+  std::string_view proxyStatus; // Proxy-Status error type, empty when none
+  std::string_view phase;       // where an error happened, empty when none
+};
+void access(const AccessRecord& record);
+
+// Quotes a client-supplied string for a log line: control bytes, quotes and backslashes are
+// escaped so one request can never forge or split log lines.
+std::string quoted(std::string_view text);
+
+} // namespace gatehouse::log

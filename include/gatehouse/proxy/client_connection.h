@@ -1,0 +1,161 @@
+#pragma once
+// One client connection and the requests on it, as an explicit state machine:
+//
+//   ReadingHead -> Resolving -> Connecting -> Forwarding -> ReadingHead (keep-alive)
+//                                         \-> Tunneling (CONNECT, WebSocket 101)
+//   any state -> Draining (final response queued) -> Closed
+//
+// Every transition goes through transition(); every ending records a reason and a phase.
+// The object frees itself once its client stream and timer have both closed.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gatehouse/errors/proxy_error.h"
+#include "gatehouse/http/parser.h"
+#include "gatehouse/http/uri.h"
+#include "gatehouse/proxy/tunnel.h"
+#include "gatehouse/proxy/upstream.h"
+#include "gatehouse/proxy/upstream_connector.h"
+#include "gatehouse/uv/tcp.h"
+#include "gatehouse/uv/timer.h"
+
+namespace gatehouse::proxy {
+
+struct WorkerContext;
+
+class ClientConnection final : uv::StreamHandler,
+                               uv::TimerHandler,
+                               http::BodySink,
+                               UpstreamEvents,
+                               ConnectorEvents,
+                               TunnelEvents {
+public:
+  enum class State {
+    ReadingHead, // waiting for, or receiving, a request head (idle keep-alive included)
+    Authorizing, // checking credentials (reserved for proxy authentication)
+    Resolving,   // looking up the upstream's name
+    Connecting,  // TCP connect to the upstream
+    Forwarding,  // request and response flowing through
+    Tunneling,   // bytes both ways (CONNECT or an upgraded connection)
+    Draining,    // a last response is queued; close once it is written
+    Closed,      // handles closing; freed when they have
+  };
+  static const char* stateName(State state);
+
+  // Takes ownership of an accepted stream and starts reading requests.
+  static void start(WorkerContext& context, uv::TcpStream* stream);
+  // Closes at once (worker shutdown).
+  void shutdown();
+
+private:
+  // Per-request bookkeeping, reset for each request on the connection.
+  struct Exchange {
+    std::string id;
+    uint64_t startMs = 0;
+    std::string method;
+    std::string target;
+    http::AbsoluteUri uri;     // absolute-form requests
+    http::Authority authority; // destination (both forms)
+    bool isConnect = false;
+    bool isHead = false;
+    bool webSocket = false;
+    bool clientKeepAlive = true;
+    int clientMinor = 1;
+    bool requestComplete = false;
+    bool requestChunked = false;
+    http::HeaderList requestTrailers;
+    bool responseStarted = false; // a final response head went to the client
+    bool responseChunked = false;
+    bool closeAfter = false;
+    bool retried = false;
+    int status = 0;
+    uint64_t bytesIn = 0;
+    uint64_t bytesOut = 0;
+    std::string upstreamAddress;
+    errors::ProxyError error = errors::ProxyError::None;
+    errors::Phase phase = errors::Phase::ReadHead;
+    std::string accept;
+  };
+
+  ClientConnection(WorkerContext& context, uv::TcpStream* stream);
+  ~ClientConnection() override;
+
+  void transition(State next);
+  void armTimer();
+  void processInput(std::string_view data);
+  void onRequestHead();
+  void onRequestComplete();
+  void startUpstream();
+  void sendRequestHead();
+  void beginTunnel(std::string_view toClient);
+  void finishExchange();
+  void nextRequest();
+  void drainPending();
+  void stash(std::string_view data);
+  void updateClientReading();
+  bool finishBodylessRequest();
+  void respondLocal(std::string response, int status, bool close);
+  void respondError(errors::ProxyError error, errors::Phase phase, std::string detail,
+                    std::string rcode = {});
+  void abortExchange(errors::ProxyError error, errors::Phase phase, std::string detail);
+  void logAccess();
+  void beginDraining();
+  void closeNow(bool reset);
+  void releaseUpstream(bool reuse);
+  void handleClosed();
+  std::string nextRequestId();
+
+  // uv::StreamHandler (client stream)
+  void onStreamRead(uv::TcpStream& stream, std::string_view data) override;
+  void onStreamReadEnd(uv::TcpStream& stream, int status) override;
+  void onStreamWriteError(uv::TcpStream& stream, int status) override;
+  void onStreamDrained(uv::TcpStream& stream) override;
+  void onStreamShutdown(uv::TcpStream& stream, int status) override;
+  void onStreamClosed(uv::TcpStream& stream) override;
+  // uv::TimerHandler
+  void onTimer(uv::Timer& timer) override;
+  void onTimerClosed(uv::Timer& timer) override;
+  // http::BodySink (request body)
+  void onBodyData(std::string_view data) override;
+  void onTrailers(const http::HeaderList& trailers) override;
+  // UpstreamEvents
+  void onUpstreamConnected(UpstreamConnection& upstream) override {}
+  void onUpstreamFailed(UpstreamConnection& upstream, const UpstreamFailure& failure) override;
+  void onUpstreamResponseHead(UpstreamConnection& upstream, const http::ResponseHead& head,
+                              std::string_view rest) override;
+  void onUpstreamBody(UpstreamConnection& upstream, std::string_view data) override;
+  void onUpstreamTrailers(UpstreamConnection& upstream, const http::HeaderList& trailers) override;
+  void onUpstreamResponseComplete(UpstreamConnection& upstream) override;
+  void onUpstreamDrained(UpstreamConnection& upstream) override;
+  // ConnectorEvents
+  void onConnectorReady(UpstreamConnection* upstream) override;
+  void onConnectorFailed(const UpstreamFailure& failure) override;
+  void onConnectorConnecting(const uv::SocketAddress& address) override;
+  // TunnelEvents
+  void onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) override;
+
+  WorkerContext& context_;
+  uv::TcpStream* client_;
+  uv::Timer* timer_;
+  int openHandles_ = 2;
+  State state_ = State::ReadingHead;
+  uint64_t id_;
+  unsigned requestCount_ = 0;
+  std::string clientAddress_;
+  http::MessageParser parser_;
+  std::string pending_; // client bytes read but not yet consumed (kept only while needed)
+  uint64_t lastClientActivity_ = 0;
+  uint64_t headStartedAt_ = 0;
+  uint64_t stateSince_ = 0;
+  bool processing_ = false; // inside processInput(): nested calls must not consume pending_
+  bool clientEof_ = false;
+  Exchange exchange_;
+  UpstreamConnector connector_;
+  UpstreamConnection* upstream_ = nullptr;
+  http::HeaderList responseTrailers_;
+  std::unique_ptr<Tunnel> tunnel_;
+};
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,46 @@
+#pragma once
+// What every connection of one worker loop shares.
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/http/parser.h"
+
+namespace gatehouse::uv {
+class Loop;
+class Resolver;
+} // namespace gatehouse::uv
+
+namespace gatehouse::proxy {
+
+class UpstreamPool;
+class ClientConnection;
+
+// Counters shared by all workers (relaxed atomics: they are statistics and limits).
+struct SharedCounters {
+  std::atomic<uint64_t> clientConnections{0};
+  std::atomic<uint64_t> upstreamConnectsOpened{0};
+  std::atomic<uint64_t> upstreamReuses{0};
+};
+
+// One per worker loop; connections hold a reference, never a copy.
+struct WorkerContext {
+  const config::Config& config;
+  uv::Loop& loop;
+  uv::Resolver& resolver;
+  UpstreamPool& pool;
+  SharedCounters& counters;
+  std::string pseudonym;
+  unsigned workerIndex = 0;
+  http::ParserLimits requestLimits;
+  http::ParserLimits responseLimits;
+  uint64_t nextConnectionId = 1;
+  // Live client connections, closed on shutdown.
+  std::unordered_set<ClientConnection*> connections;
+  bool stopping = false;
+};
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,41 @@
+#pragma once
+// The whole proxy: binds the listening sockets, runs one Worker per thread, stops them.
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/proxy/context.h"
+#include "gatehouse/uv/socket_address.h"
+
+namespace gatehouse::proxy {
+
+class Worker;
+
+class Server {
+public:
+  explicit Server(config::Config config);
+  ~Server();
+  // Binds every listen address (port 0 picks one, shared by all workers) and starts the
+  // workers. Throws std::runtime_error naming the address when binding fails.
+  void start();
+  // Stops and joins every worker; idempotent.
+  void stop();
+  // The addresses actually bound, in listen order.
+  const std::vector<uv::SocketAddress>& boundAddresses() const { return bound_; }
+  const std::string& pseudonym() const { return pseudonym_; }
+  const SharedCounters& counters() const { return counters_; }
+  const config::Config& config() const { return config_; }
+
+private:
+  config::Config config_;
+  SharedCounters counters_;
+  std::string pseudonym_;
+  std::vector<uv::SocketAddress> bound_;
+  std::vector<int> fds_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace gatehouse::proxy

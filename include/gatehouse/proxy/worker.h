@@ -1,0 +1,40 @@
+#pragma once
+// One event loop on its own thread: its accepting sockets, its connections, its DNS channel
+// and upstream pool. Workers share nothing but the immutable config and atomic counters.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/proxy/context.h"
+
+namespace gatehouse::uv {
+class Acceptor;
+} // namespace gatehouse::uv
+
+namespace gatehouse::proxy {
+
+class Worker {
+public:
+  Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
+         unsigned index, std::string pseudonym);
+  ~Worker();
+  // Runs the loop until requestStop(); call on the worker's own thread.
+  void run();
+  // Thread-safe: closes listeners and connections, then run() returns.
+  void requestStop();
+
+private:
+  void stopOnLoop();
+
+  const config::Config& config_;
+  std::vector<int> listenFds_;
+  std::unique_ptr<uv::Loop> loop_;
+  std::unique_ptr<uv::Resolver> resolver_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<WorkerContext> context_;
+  std::vector<uv::Acceptor*> acceptors_;
+};
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,51 @@
+#pragma once
+// An event loop and what every connection on it shares. Only src/uv/ and main include <uv.h>;
+// the rest of the proxy sees these opaque wrappers.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace gatehouse::uv {
+
+// libuv's end-of-stream status (UV_EOF), for code that does not include <uv.h>.
+inline constexpr int kEof = -4095;
+
+// libuv's name for an error code ("ECONNREFUSED", "EOF").
+const char* errorName(int status);
+
+// One libuv loop, owned by one thread. Handles created on it must be closed before it is
+// destroyed; run() returns once stop() was called and every handle has closed.
+class Loop {
+public:
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Runs until no handle is active.
+  void run();
+  // Thread-safe: asks the loop thread to call `onStop` once (then the owner closes its handles).
+  void requestStop();
+  // Sets what requestStop() runs on the loop thread.
+  void setStopHandler(std::function<void()> handler);
+  // Loop time in milliseconds, cached at the start of each iteration.
+  uint64_t now() const;
+  void updateTime();
+
+  // A per-loop read buffer: every read lands here and is consumed before the callback
+  // returns, so idle connections hold no buffer of their own.
+  char* readBuffer() { return readBuffer_.get(); }
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  void* raw() const { return raw_; } // uv_loop_t*, for src/uv/ only
+
+private:
+  void* raw_;
+  void* stopAsync_;
+  std::function<void()> stopHandler_;
+  std::unique_ptr<char[]> readBuffer_;
+};
+
+} // namespace gatehouse::uv

@@ -1,0 +1,85 @@
+#pragma once
+// A TCP connection on a Loop, behind an ownership rule the rest of the proxy can rely on:
+//  - TcpStream objects live on the heap and free themselves in libuv's close callback;
+//    owners call close() and learn of the end through StreamHandler::onStreamClosed.
+//  - After close() no handler method but onStreamClosed is called.
+//  - Queued writes own a copy of their bytes until libuv's write callback.
+
+#include <cstddef>
+#include <initializer_list>
+#include <string_view>
+
+#include "gatehouse/uv/socket_address.h"
+
+namespace gatehouse::uv {
+
+class Loop;
+class TcpStream;
+
+// Receives one stream's events on the loop thread. The stream outlives each call.
+class StreamHandler {
+public:
+  virtual ~StreamHandler() = default;
+  // Bytes read; `data` points into the loop's shared read buffer and is valid only during the call.
+  virtual void onStreamRead(TcpStream& stream, std::string_view data) = 0;
+  // The peer finished sending (status == UV_EOF) or reading failed (negative libuv error).
+  virtual void onStreamReadEnd(TcpStream& stream, int status) = 0;
+  // An outgoing connect finished: 0 or a negative libuv error.
+  virtual void onStreamConnected(TcpStream& stream, int status) {}
+  // A queued write failed; the stream is unusable for writing.
+  virtual void onStreamWriteError(TcpStream& stream, int status) {}
+  // The write queue fell to the low watermark after notifyWhenDrained() was asked for.
+  virtual void onStreamDrained(TcpStream& stream) {}
+  // A shutdown() completed: every queued byte was handed to the kernel and FIN sent.
+  virtual void onStreamShutdown(TcpStream& stream, int status) {}
+  // The handle is closed; the stream is freed right after this returns.
+  virtual void onStreamClosed(TcpStream& stream) {}
+};
+
+// One TCP socket. Create with create(); never delete: close() it.
+class TcpStream {
+public:
+  // Queued bytes above which producers should stop reading their source (backpressure).
+  static constexpr size_t kHighWatermark = 256 * 1024;
+  // Queue size at which onStreamDrained fires.
+  static constexpr size_t kLowWatermark = 64 * 1024;
+
+  static TcpStream* create(Loop& loop);
+
+  Loop& loop() const;
+  void setHandler(StreamHandler* handler);
+  StreamHandler* handler() const;
+
+  // Accepts a pending connection from a listening server handle (src/uv only).
+  int acceptFrom(void* serverStream);
+  int connect(const SocketAddress& address);
+  int startRead();
+  void stopRead();
+  bool isReading() const;
+
+  // Writes the buffers in order: tries an immediate write, queues a copy of what is left.
+  // Returns 0 or a negative libuv error (the stream is then unusable).
+  int write(std::string_view data);
+  int write(std::initializer_list<std::string_view> buffers);
+  size_t writeQueueSize() const;
+  bool aboveHighWatermark() const { return writeQueueSize() > kHighWatermark; }
+  // Asks for one onStreamDrained once the queue is at or below kLowWatermark.
+  void notifyWhenDrained();
+
+  // Half-closes after queued writes; onStreamShutdown reports completion.
+  int shutdown();
+  // Closes the handle; idempotent. A reset sends RST instead of FIN.
+  void close();
+  void closeWithReset();
+  bool isClosing() const;
+
+  void setNoDelay(bool enabled);
+  SocketAddress peerAddress() const;
+  SocketAddress localAddress() const;
+
+protected:
+  TcpStream() = default;
+  ~TcpStream() = default;
+};
+
+} // namespace gatehouse::uv

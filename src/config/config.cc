@@ -1,0 +1,357 @@
+#include "gatehouse/config/config.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <toml++/toml.h>
+#include <unistd.h>
+
+#include "gatehouse/config/duration.h"
+
+namespace gatehouse::config {
+
+namespace {
+
+using Apply = std::function<std::optional<std::string>(Config&, const std::string&)>;
+
+Apply durationSetting(uint64_t Config::*field) {
+  return [field](Config& c, const std::string& v) -> std::optional<std::string> {
+    auto ms = parseDurationMs(v);
+    if (!ms || *ms == 0) {
+      return "invalid duration \"" + v + "\" (use a number with ms, s, m or h, e.g. 500ms, 2s, 5m)";
+    }
+    c.*field = *ms;
+    return std::nullopt;
+  };
+}
+
+Apply sizeSetting(uint64_t Config::*field, uint64_t min, uint64_t max) {
+  return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+    auto n = parseSize(v);
+    if (!n || *n < min || *n > max) {
+      return "invalid size \"" + v + "\" (between " + std::to_string(min) + " and " +
+             std::to_string(max) + "; units KiB, MiB allowed)";
+    }
+    c.*field = *n;
+    return std::nullopt;
+  };
+}
+
+// A whole number within [min, max], or nullopt.
+std::optional<uint64_t> parseCount(const std::string& v, uint64_t min, uint64_t max) {
+  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  uint64_t n = std::stoull(v);
+  if (n < min || n > max) {
+    return std::nullopt;
+  }
+  return n;
+}
+
+std::string countError(const std::string& v, uint64_t min, uint64_t max) {
+  return "invalid number \"" + v + "\" (between " + std::to_string(min) + " and " +
+         std::to_string(max) + ")";
+}
+
+Apply countSetting(uint64_t Config::*field, uint64_t min, uint64_t max) {
+  return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+    auto n = parseCount(v, min, max);
+    if (!n) {
+      return countError(v, min, max);
+    }
+    c.*field = *n;
+    return std::nullopt;
+  };
+}
+
+bool isTokenChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A pseudonym is a token, optionally followed by ":port" (RFC 9110 received-by).
+bool validPseudonym(const std::string& p) {
+  if (p.empty() || p.size() > 100) {
+    return false;
+  }
+  size_t colon = p.find(':');
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (i == colon) {
+      continue;
+    }
+    if (colon != std::string::npos && i > colon ? !(p[i] >= '0' && p[i] <= '9')
+                                                : !isTokenChar(p[i])) {
+      return false;
+    }
+  }
+  return colon != 0 && colon != p.size() - 1;
+}
+
+std::vector<Setting> buildSettings() {
+  return {
+      {"listen", "Address to accept clients on, HOST:PORT or [V6]:PORT (repeatable)", true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string error;
+         if (!parseListenAddress(v, error)) {
+           return error;
+         }
+         c.listen.push_back(v);
+         return std::nullopt;
+       }},
+      {"connect_ports", "Ports CONNECT may reach: list and ranges (443,8443,9000-9100) or *",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string error;
+         auto list = PortList::parse(v, error);
+         if (!list) {
+           return error;
+         }
+         c.connectPorts = *list;
+         return std::nullopt;
+       }},
+      {"connect_timeout", "Time allowed for a TCP connect to the upstream", false,
+       durationSetting(&Config::connectTimeoutMs)},
+      {"read_timeout", "Longest silence from the upstream while a response is expected", false,
+       durationSetting(&Config::readTimeoutMs)},
+      {"response_timeout", "Time from sending a request to a complete response head", false,
+       durationSetting(&Config::responseTimeoutMs)},
+      {"idle_timeout", "Idle time after which keep-alive connections and tunnels close", false,
+       durationSetting(&Config::idleTimeoutMs)},
+      {"request_head_timeout", "Time a client has to send a complete request head", false,
+       durationSetting(&Config::requestHeadTimeoutMs)},
+      {"dns_timeout", "Time allowed for a DNS lookup", false,
+       durationSetting(&Config::dnsTimeoutMs)},
+      {"log_level", "trace, debug, info, warn or error", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
+           if (v == level) {
+             c.logLevel = v;
+             return std::nullopt;
+           }
+         }
+         return "invalid log level \"" + v + "\" (trace, debug, info, warn or error)";
+       }},
+      {"access_log", "Access log file, - for stderr, off for none", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty()) {
+           return std::string("empty access log path (use - for stderr or off)");
+         }
+         c.accessLog = v;
+         return std::nullopt;
+       }},
+      {"workers", "Event loops, each with its own listening socket (0: one per core)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         auto n = parseCount(v, 0, 256);
+         if (!n) {
+           return countError(v, 0, 256);
+         }
+         c.workers = static_cast<unsigned>(*n);
+         return std::nullopt;
+       }},
+      {"pseudonym", "Name of this proxy in Via and Proxy-Status (default: host name and port)",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!validPseudonym(v)) {
+           return "invalid pseudonym \"" + v + "\" (a token, optionally with :port)";
+         }
+         c.pseudonym = v;
+         return std::nullopt;
+       }},
+      {"status_mode", "proxy (598/599 as is) or rfc (598/599 sent as 504)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "proxy") {
+           c.statusMode = errors::StatusMode::Proxy;
+         } else if (v == "rfc") {
+           c.statusMode = errors::StatusMode::Rfc;
+         } else {
+           return "invalid status mode \"" + v + "\" (proxy or rfc)";
+         }
+         return std::nullopt;
+       }},
+      {"allow_trace", "Answer TRACE at Max-Forwards 0 instead of 405 (true or false)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") {
+           return "invalid boolean \"" + v + "\" (true or false)";
+         }
+         c.allowTrace = v == "true";
+         return std::nullopt;
+       }},
+      {"max_head_size", "Largest request head accepted (431 past it)", false,
+       sizeSetting(&Config::maxHeadSize, 1024, 1024 * 1024)},
+      {"max_header_fields", "Most header fields in a request (431 past it)", false,
+       countSetting(&Config::maxHeaderFields, 1, 10'000)},
+      {"max_target_length", "Longest request target accepted (414 past it)", false,
+       sizeSetting(&Config::maxTargetLength, 64, 1024 * 1024)},
+      {"max_connections", "Most client connections at once (503 past it)", false,
+       countSetting(&Config::maxConnections, 1, 1'000'000)},
+  };
+}
+
+// A TOML scalar as the text a flag would carry; nullopt for tables and arrays.
+std::optional<std::string> scalarText(const toml::node& node) {
+  if (auto s = node.as_string()) {
+    return s->get();
+  }
+  if (auto i = node.as_integer()) {
+    return std::to_string(i->get());
+  }
+  if (auto b = node.as_boolean()) {
+    return b->get() ? "true" : "false";
+  }
+  return std::nullopt;
+}
+
+std::string where(const std::string& name, const toml::node& node) {
+  return name + ":" + std::to_string(node.source().begin.line) + ": ";
+}
+
+void applyTable(const toml::table& table, const std::string& name, Config& config) {
+  bool listenSeen = false;
+  for (const auto& [key, node] : table) {
+    const Setting* setting = nullptr;
+    for (const Setting& s : settings()) {
+      if (key.str() == s.key) {
+        setting = &s;
+      }
+    }
+    if (setting == nullptr) {
+      throw ConfigError(where(name, node) + "unknown key \"" + std::string(key.str()) + "\"");
+    }
+    auto applyOne = [&](const toml::node& value) {
+      auto text = scalarText(value);
+      if (!text) {
+        throw ConfigError(where(name, value) + std::string(key.str()) +
+                          ": expected a string, number or boolean");
+      }
+      if (auto error = setting->apply(config, *text)) {
+        throw ConfigError(where(name, value) + std::string(key.str()) + ": " + *error);
+      }
+    };
+    if (setting->repeated) {
+      if (!listenSeen) {
+        config.listen.clear(); // the file's list replaces the default
+        listenSeen = true;
+      }
+      if (auto array = node.as_array()) {
+        if (array->empty()) {
+          throw ConfigError(where(name, node) + std::string(key.str()) + ": empty list");
+        }
+        for (const auto& element : *array) {
+          applyOne(element);
+        }
+        continue;
+      }
+    }
+    applyOne(node);
+  }
+}
+
+} // namespace
+
+std::string Setting::flag() const {
+  std::string f = std::string("--") + key;
+  for (char& c : f) {
+    c = c == '_' ? '-' : c;
+  }
+  return f;
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> all = buildSettings();
+  return all;
+}
+
+void loadString(const std::string& text, const std::string& name, Config& config) {
+  toml::table table;
+  try {
+    table = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(name + ":" + std::to_string(e.source().begin.line) + ": " +
+                      std::string(e.description()));
+  }
+  applyTable(table, name, config);
+}
+
+void loadFile(const std::string& path, Config& config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(path + ": cannot read the configuration file");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  loadString(text.str(), path, config);
+}
+
+std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std::string& error) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find("]:");
+    if (close == std::string::npos) {
+      error = "invalid listen address \"" + text + "\" (expected [V6]:PORT)";
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      error = "invalid listen address \"" + text + "\" (expected HOST:PORT)";
+      return std::nullopt;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host == "localhost") {
+    host = "127.0.0.1";
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    error = "invalid port in listen address \"" + text + "\"";
+    return std::nullopt;
+  }
+  uv::SocketAddress address;
+  if (!uv::SocketAddress::fromNumeric(host, static_cast<uint16_t>(std::stoul(port)), address)) {
+    error = "listen address \"" + text + "\" needs a numeric IPv4 or IPv6 host";
+    return std::nullopt;
+  }
+  return address;
+}
+
+std::vector<uv::SocketAddress> Config::listenAddresses() const {
+  std::vector<uv::SocketAddress> out;
+  for (const std::string& l : listen) {
+    std::string error;
+    if (auto a = parseListenAddress(l, error)) {
+      out.push_back(*a);
+    }
+  }
+  return out;
+}
+
+unsigned Config::effectiveWorkers() const {
+  if (workers != 0) {
+    return workers;
+  }
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+std::string defaultPseudonym(const Config& config) {
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == 0) {
+    std::snprintf(host, sizeof host, "gatehouse");
+  }
+  std::string name;
+  for (const char* p = host; *p && *p != '.'; ++p) {
+    name.push_back(isTokenChar(*p) ? *p : '-');
+  }
+  auto addresses = config.listenAddresses();
+  if (!addresses.empty()) {
+    name += ":" + std::to_string(addresses.front().port());
+  }
+  return name;
+}
+
+} // namespace gatehouse::config

@@ -1,0 +1,128 @@
+// gatehouse: a forward HTTP proxy. Parses the command line and config file, starts the
+// workers, and turns signals into reload and shutdown.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/config/duration.h"
+#include "gatehouse/log/log.h"
+#include "gatehouse/proxy/server.h"
+
+using gatehouse::config::Config;
+using gatehouse::config::ConfigError;
+using gatehouse::config::Setting;
+
+int main(int argc, char** argv) {
+  CLI::App app{"gatehouse: a forward HTTP proxy (absolute-form forwarding and CONNECT tunnels)",
+               "gatehouse"};
+  std::string configPath;
+  bool checkOnly = false;
+  app.add_option("--config", configPath, "TOML configuration file (see conf/gatehouse.toml)");
+  app.add_flag("--check", checkOnly, "Validate the configuration and exit (0: valid, 1: not)");
+  app.set_version_flag("--version", "gatehouse 0.1.0");
+
+  // Every setting is also a flag. Values are checked as they are parsed (so errors name the
+  // flag) and applied after the file, so flags override it.
+  std::vector<std::pair<const Setting*, std::vector<std::string>>> overrides;
+  for (const Setting& setting : gatehouse::config::settings()) {
+    auto validate = [&setting, &overrides](const std::vector<std::string>& values) {
+      Config scratch;
+      for (const std::string& v : values) {
+        if (auto error = setting.apply(scratch, v)) {
+          throw CLI::ValidationError(setting.flag(), *error);
+        }
+      }
+      overrides.emplace_back(&setting, values);
+    };
+    auto* option = app.add_option_function<std::vector<std::string>>(setting.flag(), validate,
+                                                                      setting.help);
+    if (setting.repeated) {
+      option->type_name("VALUE")->allow_extra_args(false)->multi_option_policy(
+          CLI::MultiOptionPolicy::TakeAll);
+    } else {
+      option->type_name("VALUE")->expected(1)->multi_option_policy(
+          CLI::MultiOptionPolicy::TakeLast);
+    }
+  }
+  CLI11_PARSE(app, argc, argv);
+
+  Config config;
+  try {
+    if (!configPath.empty()) {
+      gatehouse::config::loadFile(configPath, config);
+    }
+    for (auto& [setting, values] : overrides) {
+      if (setting->repeated) {
+        config.listen.clear();
+      }
+      for (const std::string& v : values) {
+        setting->apply(config, v);
+      }
+    }
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
+    return 1;
+  }
+  if (checkOnly) {
+    std::printf("gatehouse: configuration %s is valid\n",
+                configPath.empty() ? "(defaults and flags)" : configPath.c_str());
+    return 0;
+  }
+
+  try {
+    gatehouse::log::setup(config.logLevel, config.accessLog);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gatehouse: %s\n", e.what());
+    return 1;
+  }
+  auto& log = gatehouse::log::diag();
+
+  // Workers inherit this mask; the main thread takes signals with sigwait().
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  gatehouse::proxy::Server server(config);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log.error("cannot start: {}", e.what());
+    return 1;
+  }
+  for (const auto& address : server.boundAddresses()) {
+    log.info("listening on {} ({} workers, pseudonym {})", address.toString(),
+             config.effectiveWorkers(), server.pseudonym());
+  }
+  log.info("CONNECT allowed to ports {}; timeouts: connect {}, read {}, response {}, idle {}",
+           config.connectPorts.toString(), gatehouse::config::formatDuration(config.connectTimeoutMs),
+           gatehouse::config::formatDuration(config.readTimeoutMs),
+           gatehouse::config::formatDuration(config.responseTimeoutMs),
+           gatehouse::config::formatDuration(config.idleTimeoutMs));
+  log.warn("no authentication configured: this is an open proxy (developer mode); "
+           "keep it on loopback");
+
+  while (true) {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) {
+      continue;
+    }
+    if (signal == SIGHUP) {
+      log.info("SIGHUP: nothing to reload");
+      continue;
+    }
+    log.info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+  server.stop();
+  log.info("stopped");
+  return 0;
+}

@@ -1,0 +1,898 @@
+#include "gatehouse/proxy/client_connection.h"
+
+#include "gatehouse/http/header_rules.h"
+#include "gatehouse/http/serializer.h"
+#include "gatehouse/log/log.h"
+#include "gatehouse/proxy/context.h"
+#include "gatehouse/proxy/error_response.h"
+#include "gatehouse/proxy/forwarder.h"
+#include "gatehouse/uv/loop.h"
+
+namespace gatehouse::proxy {
+
+using errors::Phase;
+using errors::ProxyError;
+
+namespace {
+
+// How long a closing connection keeps reading (and discarding) so that unread request bytes
+// do not turn our FIN into a RST that destroys the response in flight (lingering close).
+constexpr uint64_t kLingerMs = 5000;
+
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+constexpr std::string_view kAllowedMethods =
+    "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH";
+
+ProxyError errorForParseStatus(int status) {
+  switch (status) {
+  case 431: return ProxyError::RequestHeadTooLarge;
+  case 414: return ProxyError::RequestTargetTooLong;
+  case 501: return ProxyError::UnsupportedTransferCoding;
+  case 505: return ProxyError::UnsupportedVersion;
+  default: return ProxyError::BadRequest;
+  }
+}
+
+} // namespace
+
+const char* ClientConnection::stateName(State state) {
+  switch (state) {
+  case State::ReadingHead: return "reading-head";
+  case State::Authorizing: return "authorizing";
+  case State::Resolving: return "resolving";
+  case State::Connecting: return "connecting";
+  case State::Forwarding: return "forwarding";
+  case State::Tunneling: return "tunneling";
+  case State::Draining: return "draining";
+  case State::Closed: return "closed";
+  }
+  return "unknown";
+}
+
+ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
+    : context_(context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
+      id_(context.nextConnectionId++),
+      parser_(http::MessageParser::Type::Request, context.requestLimits, this),
+      connector_(context, *this) {
+  client_->setHandler(this);
+  clientAddress_ = client_->peerAddress().toString();
+  lastClientActivity_ = context_.loop.now();
+  stateSince_ = lastClientActivity_;
+  context_.connections.insert(this);
+}
+
+ClientConnection::~ClientConnection() {
+  context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream) {
+  uint64_t open = context.counters.clientConnections.fetch_add(1, std::memory_order_relaxed) + 1;
+  auto* conn = new ClientConnection(context, stream);
+  conn->client_->setNoDelay(true);
+  if (open > context.config.maxConnections) {
+    // Answer rather than refuse, so the client learns why; the listener keeps accepting.
+    conn->exchange_.id = conn->nextRequestId();
+    conn->exchange_.startMs = context.loop.now();
+    conn->exchange_.clientKeepAlive = false;
+    conn->respondError(ProxyError::ConnectionLimit, Phase::ReadHead,
+                       "at most " + std::to_string(context.config.maxConnections) +
+                           " client connections");
+    return;
+  }
+  conn->updateClientReading();
+  conn->armTimer();
+}
+
+void ClientConnection::shutdown() { closeNow(false); }
+
+void ClientConnection::transition(State next) {
+  if (state_ == State::Closed) {
+    return; // Closed is final
+  }
+  log::diag().trace("c{}.{} {} -> {}", context_.workerIndex, id_, stateName(state_),
+                    stateName(next));
+  state_ = next;
+  stateSince_ = context_.loop.now();
+}
+
+std::string ClientConnection::nextRequestId() {
+  return std::to_string(context_.workerIndex) + "." + std::to_string(id_) + "." +
+         std::to_string(++requestCount_);
+}
+
+// ---- reading requests ----------------------------------------------------------------------
+
+void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
+  lastClientActivity_ = context_.loop.now();
+  if (state_ == State::Draining) {
+    return; // lingering close: discard
+  }
+  processInput(data);
+  updateClientReading();
+  armTimer();
+}
+
+void ClientConnection::stash(std::string_view data) {
+  if (!data.empty()) {
+    pending_.append(data);
+    client_->stopRead(); // bounded: nothing more is read until these bytes are used
+  }
+}
+
+void ClientConnection::processInput(std::string_view data) {
+  bool outer = !processing_;
+  processing_ = true;
+  while (state_ != State::Closed) {
+    if (state_ == State::ReadingHead) {
+      if (data.empty()) {
+        break;
+      }
+      if (!parser_.headStarted()) {
+        headStartedAt_ = context_.loop.now();
+      }
+      size_t used = 0;
+      http::ParseStatus status = parser_.execute(data, used);
+      data.remove_prefix(used);
+      if (status == http::ParseStatus::HeadComplete) {
+        onRequestHead();
+        continue;
+      }
+      if (status == http::ParseStatus::Error) {
+        exchange_ = Exchange{};
+        exchange_.id = nextRequestId();
+        exchange_.startMs = context_.loop.now();
+        exchange_.method = parser_.request().method;
+        exchange_.target = parser_.request().target;
+        exchange_.clientKeepAlive = false;
+        respondError(errorForParseStatus(parser_.errorStatus()), Phase::ReadHead,
+                     parser_.errorReason());
+        break;
+      }
+      break; // NeedMore
+    }
+    if (state_ == State::Forwarding && !exchange_.requestComplete && !exchange_.webSocket) {
+      size_t used = 0;
+      http::ParseStatus status = parser_.execute(data, used);
+      data.remove_prefix(used);
+      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
+        onRequestComplete();
+        continue;
+      }
+      if (status == http::ParseStatus::Error) {
+        std::string reason = "request body: " + parser_.errorReason();
+        exchange_.clientKeepAlive = false;
+        if (exchange_.responseStarted) {
+          abortExchange(ProxyError::BadRequest, Phase::Send, reason);
+        } else {
+          respondError(ProxyError::BadRequest, Phase::Send, reason);
+        }
+      }
+      break; // NeedMore or Error
+    }
+    if (state_ == State::Forwarding && exchange_.webSocket && !exchange_.requestComplete) {
+      // An upgrade request has no body: finish it; what follows is the other protocol.
+      size_t used = 0;
+      parser_.execute({}, used);
+      onRequestComplete();
+      continue;
+    }
+    stash(data); // not consuming now (waiting for the upstream, or pipelined requests)
+    break;
+  }
+  if (outer) {
+    processing_ = false;
+  }
+}
+
+void ClientConnection::updateClientReading() {
+  if (state_ == State::Closed) {
+    return;
+  }
+  bool want = false;
+  switch (state_) {
+  case State::ReadingHead:
+  case State::Resolving:
+  case State::Connecting:
+    want = pending_.empty();
+    break;
+  case State::Forwarding:
+    want = pending_.empty() && (upstream_ == nullptr || !upstream_->aboveHighWatermark());
+    break;
+  case State::Draining:
+    want = !clientEof_;
+    break;
+  default:
+    return; // Tunneling: the tunnel decides
+  }
+  if (want) {
+    client_->startRead();
+  } else {
+    client_->stopRead();
+  }
+}
+
+bool ClientConnection::finishBodylessRequest() {
+  if (exchange_.requestComplete) {
+    return true;
+  }
+  if (!parser_.inBody() || parser_.framing() != http::BodyFraming::None || exchange_.isConnect) {
+    return false;
+  }
+  size_t used = 0;
+  http::ParseStatus status = parser_.execute({}, used);
+  exchange_.requestComplete = status == http::ParseStatus::MessageComplete;
+  return exchange_.requestComplete;
+}
+
+void ClientConnection::onRequestHead() {
+  const http::RequestHead& request = parser_.request();
+  exchange_ = Exchange{};
+  exchange_.id = nextRequestId();
+  exchange_.startMs = context_.loop.now();
+  exchange_.method = request.method;
+  exchange_.target = request.target;
+  exchange_.clientMinor = request.versionMinor;
+  exchange_.clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
+  exchange_.isHead = request.method == "HEAD";
+  exchange_.accept = std::string(request.headers.get("accept").value_or(""));
+  std::string error;
+
+  if (request.isConnect()) {
+    exchange_.isConnect = true;
+    auto authority = http::parseAuthorityForm(request.target, error);
+    if (!authority) {
+      respondError(ProxyError::BadRequest, Phase::ReadHead, "CONNECT target: " + error);
+      return;
+    }
+    exchange_.authority = *authority;
+    if (!context_.config.connectPorts.allows(authority->port)) {
+      respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
+                   "CONNECT to port " + std::to_string(authority->port) +
+                       " is not allowed (connect-ports " +
+                       context_.config.connectPorts.toString() + ")");
+      return;
+    }
+    if (http::viaNames(request.headers, context_.pseudonym)) {
+      respondError(ProxyError::LoopDetected, Phase::ReadHead,
+                   "Via already names " + context_.pseudonym);
+      return;
+    }
+    startUpstream();
+    return;
+  }
+
+  switch (http::classifyTarget(request.target)) {
+  case http::TargetForm::Absolute:
+    break;
+  case http::TargetForm::Origin:
+    respondError(ProxyError::NotAProxyRequest, Phase::ReadHead,
+                 "origin-form target sent to a proxy; send absolute-form "
+                 "(GET http://host/path) or configure this address as your HTTP proxy");
+    return;
+  case http::TargetForm::Asterisk:
+    if (request.method == "OPTIONS" && finishBodylessRequest()) {
+      http::HeaderList fields;
+      fields.add("Allow", std::string(kAllowedMethods));
+      respondLocal(renderLocalResponse(200, fields, "", "", !exchange_.clientKeepAlive), 200,
+                   !exchange_.clientKeepAlive);
+      return;
+    }
+    respondError(ProxyError::BadRequest, Phase::ReadHead, "asterisk-form is only for OPTIONS");
+    return;
+  default:
+    respondError(ProxyError::BadRequest, Phase::ReadHead, "invalid request target");
+    return;
+  }
+
+  auto uri = http::parseAbsoluteUri(request.target, error);
+  if (!uri) {
+    respondError(ProxyError::BadRequest, Phase::ReadHead, "request target: " + error);
+    return;
+  }
+  exchange_.uri = *uri;
+  exchange_.authority = uri->authority;
+  if (uri->scheme == "https") {
+    respondError(ProxyError::UnsupportedScheme, Phase::ReadHead,
+                 "https:// targets are not fetched by this proxy yet; use CONNECT");
+    return;
+  }
+  if (http::viaNames(request.headers, context_.pseudonym)) {
+    respondError(ProxyError::LoopDetected, Phase::ReadHead,
+                 "Via already names " + context_.pseudonym);
+    return;
+  }
+  if (auto expect = request.headers.get("expect");
+      expect && !http::equalsIgnoreCase(http::trimOws(*expect), "100-continue")) {
+    respondError(ProxyError::ExpectationFailed, Phase::ReadHead,
+                 "Expect: " + std::string(*expect) + " is not supported");
+    return;
+  }
+  if (request.method == "OPTIONS" || request.method == "TRACE") {
+    auto maxForwards = http::maxForwards(request.headers);
+    if (maxForwards && *maxForwards == 0) {
+      // The proxy is the final recipient (RFC 9110 7.6.2).
+      http::HeaderList fields;
+      fields.add("Allow", std::string(kAllowedMethods));
+      if (request.method == "OPTIONS") {
+        bool close = !finishBodylessRequest() || !exchange_.clientKeepAlive;
+        respondLocal(renderLocalResponse(200, fields, "", "", close), 200, close);
+      } else if (!context_.config.allowTrace) {
+        respondError(ProxyError::MethodNotAllowed, Phase::ReadHead,
+                     "TRACE is disabled (allow-trace)");
+      } else {
+        // Echo the head as received, minus credentials (RFC 9110 9.3.8 warns of them).
+        std::string echo = request.method + " " + request.target + " " + request.version() +
+                           "\r\n";
+        for (const http::Header& f : request.headers.fields()) {
+          if (!http::equalsIgnoreCase(f.name, "proxy-authorization") &&
+              !http::equalsIgnoreCase(f.name, "authorization") &&
+              !http::equalsIgnoreCase(f.name, "cookie")) {
+            echo += f.name + ": " + f.value + "\r\n";
+          }
+        }
+        bool close = !finishBodylessRequest() || !exchange_.clientKeepAlive;
+        respondLocal(renderLocalResponse(200, {}, echo, "message/http", close), 200, close);
+      }
+      return;
+    }
+  }
+  exchange_.webSocket = http::isWebSocketUpgrade(request);
+  exchange_.requestChunked = parser_.framing() == http::BodyFraming::Chunked;
+  startUpstream();
+}
+
+void ClientConnection::onBodyData(std::string_view data) {
+  exchange_.bytesIn += data.size();
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (exchange_.requestChunked) {
+    upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf});
+  } else {
+    upstream_->send({data});
+  }
+  if (upstream_->aboveHighWatermark()) {
+    client_->stopRead();
+    upstream_->notifyWhenDrained();
+  }
+}
+
+void ClientConnection::onTrailers(const http::HeaderList& trailers) {
+  exchange_.requestTrailers = trailers;
+}
+
+void ClientConnection::onRequestComplete() {
+  exchange_.requestComplete = true;
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (exchange_.requestChunked) {
+    upstream_->send({http::lastChunk(exchange_.requestTrailers)});
+  }
+  upstream_->requestSent();
+  exchange_.phase = Phase::WaitHead;
+}
+
+// ---- upstream ------------------------------------------------------------------------------
+
+void ClientConnection::startUpstream() {
+  exchange_.phase = Phase::Dns;
+  if (!exchange_.isConnect && !exchange_.retried) {
+    if (UpstreamConnection* pooled = connector_.takePooled(exchange_.authority)) {
+      onConnectorReady(pooled);
+      return;
+    }
+  }
+  transition(State::Resolving);
+  connector_.start(exchange_.authority);
+  armTimer();
+}
+
+void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
+  exchange_.phase = Phase::Connect;
+  exchange_.upstreamAddress = address.toString();
+  if (state_ == State::Resolving) {
+    transition(State::Connecting);
+    armTimer();
+  }
+}
+
+void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
+  upstream_ = upstream;
+  upstream_->setEvents(this);
+  exchange_.upstreamAddress = upstream->address().toString();
+  if (exchange_.isConnect) {
+    client_->write(kConnectEstablished);
+    exchange_.status = 200;
+    exchange_.responseStarted = true;
+    beginTunnel({});
+    return;
+  }
+  upstream_->beginExchange(exchange_.isHead);
+  transition(State::Forwarding);
+  exchange_.phase = Phase::Send;
+  sendRequestHead();
+  if (state_ != State::Forwarding) {
+    return;
+  }
+  drainPending();
+}
+
+void ClientConnection::sendRequestHead() {
+  UpstreamRequestPlan plan;
+  plan.request = &parser_.request();
+  plan.uri = &exchange_.uri;
+  plan.framing = parser_.framing();
+  plan.contentLength = parser_.contentLength();
+  plan.pseudonym = context_.pseudonym;
+  plan.webSocket = exchange_.webSocket;
+  if (upstream_->send({buildUpstreamRequestHead(plan)}) != 0) {
+    // The upstream reports the write failure itself; nothing else to do here.
+    return;
+  }
+  if (exchange_.requestComplete) {
+    upstream_->requestSent(); // a retried request: already fully read from the client
+  }
+}
+
+void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
+  std::string rcode;
+  if (failure.error == ProxyError::DnsNotFound) {
+    rcode = failure.detail == "ARES_ENODATA" ? "NOERROR" : "NXDOMAIN";
+  }
+  respondError(failure.error, failure.phase, failure.detail, rcode);
+}
+
+void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
+                                        const UpstreamFailure& failure) {
+  upstream_ = nullptr; // it closes itself after this call
+  if (exchange_.responseStarted) {
+    abortExchange(failure.error, failure.phase, failure.detail);
+    return;
+  }
+  // A pooled connection the upstream closed while idle: retry once on a new connection, for a
+  // request that is complete and has no body, so nothing is lost or sent twice.
+  if (upstream.wasReused() && !upstream.receivedResponseBytes() &&
+      failure.error == ProxyError::UpstreamClosed && !exchange_.retried &&
+      exchange_.requestComplete && parser_.framing() == http::BodyFraming::None) {
+    log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
+                      exchange_.id, upstream.address().toString(), failure.detail);
+    exchange_.retried = true;
+    startUpstream();
+    return;
+  }
+  respondError(failure.error, failure.phase, failure.detail);
+}
+
+void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
+                                              const http::ResponseHead& head,
+                                              std::string_view rest) {
+  ClientResponseInput input;
+  input.response = &head;
+  input.requestWasHead = exchange_.isHead;
+  input.clientVersionMinor = exchange_.clientMinor;
+  input.pseudonym = context_.pseudonym;
+  if (head.status == 101) {
+    if (!exchange_.webSocket) {
+      respondError(ProxyError::UpstreamProtocolError, Phase::WaitHead,
+                   "101 Switching Protocols without an upgrade request");
+      return;
+    }
+    input.switchingProtocols = true;
+    ClientResponsePlan plan = buildClientResponseHead(input);
+    client_->write(plan.head);
+    exchange_.status = 101;
+    exchange_.responseStarted = true;
+    beginTunnel(rest);
+    return;
+  }
+  if (head.status < 200) {
+    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
+    if (exchange_.clientMinor >= 1) {
+      client_->write(buildClientResponseHead(input).head);
+    }
+    return;
+  }
+  input.framing = upstream.responseFraming();
+  input.contentLength = upstream.responseContentLength();
+  // An early response to a request still being sent: the connection cannot be reused.
+  input.clientKeepAlive =
+      exchange_.clientKeepAlive && exchange_.requestComplete && !exchange_.webSocket;
+  ClientResponsePlan plan = buildClientResponseHead(input);
+  exchange_.status = head.status;
+  exchange_.responseStarted = true;
+  exchange_.responseChunked = plan.chunked;
+  exchange_.closeAfter = plan.closeAfter;
+  exchange_.phase = Phase::ReadBody;
+  exchange_.bytesOut += plan.head.size();
+  client_->write(plan.head);
+}
+
+void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
+  exchange_.bytesOut += data.size();
+  if (exchange_.responseChunked) {
+    client_->write({http::chunkSizeLine(data.size()), data, http::kCrlf});
+  } else {
+    client_->write(data);
+  }
+  if (client_->aboveHighWatermark()) {
+    upstream.pauseReading();
+    client_->notifyWhenDrained();
+  }
+}
+
+void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::HeaderList& trailers) {
+  responseTrailers_ = trailers;
+}
+
+void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
+  if (exchange_.responseChunked) {
+    client_->write(http::lastChunk(responseTrailers_));
+  }
+  finishExchange();
+}
+
+void ClientConnection::onUpstreamDrained(UpstreamConnection&) { updateClientReading(); }
+
+void ClientConnection::onStreamDrained(uv::TcpStream&) {
+  if (state_ == State::Forwarding && upstream_ != nullptr) {
+    upstream_->resumeReading();
+  }
+}
+
+void ClientConnection::releaseUpstream(bool reuse) {
+  if (upstream_ == nullptr) {
+    return;
+  }
+  UpstreamConnection* upstream = upstream_;
+  upstream_ = nullptr;
+  upstream->setEvents(nullptr);
+  if (reuse) {
+    upstream->release();
+  } else {
+    upstream->close();
+  }
+}
+
+void ClientConnection::finishExchange() {
+  logAccess();
+  releaseUpstream(exchange_.requestComplete);
+  responseTrailers_ = http::HeaderList{};
+  if (exchange_.closeAfter || !exchange_.clientKeepAlive || !exchange_.requestComplete) {
+    beginDraining();
+    return;
+  }
+  nextRequest();
+}
+
+void ClientConnection::nextRequest() {
+  transition(State::ReadingHead);
+  exchange_ = Exchange{};
+  headStartedAt_ = 0;
+  lastClientActivity_ = context_.loop.now();
+  drainPending();
+}
+
+void ClientConnection::drainPending() {
+  if (processing_) {
+    return; // the processInput() below us goes on with the bytes it holds
+  }
+  std::string input;
+  input.swap(pending_);
+  processInput(input);
+  updateClientReading();
+  armTimer();
+}
+
+// ---- tunnels -------------------------------------------------------------------------------
+
+void ClientConnection::beginTunnel(std::string_view toClient) {
+  uv::TcpStream* upstreamStream = upstream_->detachStream();
+  upstream_ = nullptr;
+  transition(State::Tunneling);
+  exchange_.phase = Phase::Tunnel;
+  uv::StreamHandler* self = this;
+  TunnelEvents* events = this;
+  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events);
+  std::string toUpstream;
+  toUpstream.swap(pending_);
+  tunnel_->start(toUpstream, toClient);
+  armTimer();
+}
+
+void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
+  exchange_.bytesIn += tunnel.bytesFromClient();
+  exchange_.bytesOut += tunnel.bytesToClient();
+  log::diag().debug("{} tunnel to {} ended: {}", exchange_.id, exchange_.upstreamAddress,
+                    end.detail);
+  logAccess();
+  closeNow(end.reason == TunnelEnd::Reason::UpstreamError);
+}
+
+// ---- responses the proxy writes itself -------------------------------------------------------
+
+void ClientConnection::respondLocal(std::string response, int status, bool close) {
+  exchange_.status = status;
+  exchange_.bytesOut += response.size();
+  client_->write(response);
+  logAccess();
+  if (close) {
+    beginDraining();
+  } else {
+    nextRequest();
+  }
+}
+
+void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
+                                    std::string rcode) {
+  if (state_ == State::Closed || state_ == State::Draining) {
+    return;
+  }
+  exchange_.error = error;
+  exchange_.phase = phase;
+  const errors::ErrorInfo& info = errors::info(error);
+  const int status = errors::clientStatus(error, context_.config.statusMode);
+  const uint64_t elapsed = context_.loop.now() - exchange_.startMs;
+  connector_.cancel();
+  releaseUpstream(false);
+
+  // Keep the connection only when the request is fully read and both sides want to.
+  const bool keep = exchange_.clientKeepAlive && !exchange_.isConnect && finishBodylessRequest();
+  ErrorResponse response;
+  response.error = error;
+  response.statusMode = context_.config.statusMode;
+  response.pseudonym = context_.pseudonym;
+  response.detail = detail;
+  response.requestId = exchange_.id;
+  response.target = exchange_.authority.host.empty() ? "" : exchange_.authority.hostPort();
+  response.upstream = exchange_.upstreamAddress;
+  response.rcode = rcode;
+  response.elapsedMs = elapsed;
+  response.accept = exchange_.accept;
+  response.close = !keep;
+  if (error == ProxyError::MethodNotAllowed) {
+    response.extraFields.add("Allow", std::string(kAllowedMethods));
+  }
+  // One diagnostic line per failure: upstream trouble is a warning, client mistakes info.
+  auto level = status >= 500 ? spdlog::level::warn : spdlog::level::info;
+  log::diag().log(level,
+                  "{} {} client={} method={} target={} upstream={} phase={} error={} "
+                  "detail={} elapsed_ms={} status={}",
+                  exchange_.id, info.logName, clientAddress_, exchange_.method,
+                  log::quoted(exchange_.target),
+                  exchange_.upstreamAddress.empty() ? "-" : exchange_.upstreamAddress,
+                  errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
+  respondLocal(renderErrorResponse(response), status, !keep);
+}
+
+void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string detail) {
+  if (state_ == State::Closed) {
+    return;
+  }
+  exchange_.error = error;
+  exchange_.phase = phase;
+  const errors::ErrorInfo& info = errors::info(error);
+  const uint64_t elapsed = context_.loop.now() - exchange_.startMs;
+  if (error == ProxyError::ClientClosed) {
+    exchange_.status = 499;
+    log::diag().info("{} client {} left during {} after {} ms", exchange_.id, clientAddress_,
+                     errors::phaseName(phase), elapsed);
+  } else {
+    log::diag().warn("{} {} client={} method={} target={} upstream={} phase={} error={} "
+                     "detail={} elapsed_ms={} status={} (response aborted)",
+                     exchange_.id, info.logName, clientAddress_, exchange_.method,
+                     log::quoted(exchange_.target), exchange_.upstreamAddress,
+                     errors::phaseName(phase), info.type, log::quoted(detail), elapsed,
+                     exchange_.status);
+  }
+  logAccess();
+  // Never fake an end: a reset tells the client the response is incomplete.
+  closeNow(true);
+}
+
+void ClientConnection::logAccess() {
+  if (exchange_.id.empty()) {
+    return;
+  }
+  const errors::ErrorInfo& info = errors::info(exchange_.error);
+  log::AccessRecord record;
+  record.requestId = exchange_.id;
+  record.client = clientAddress_;
+  record.method = exchange_.method.empty() ? "-" : exchange_.method;
+  record.target = exchange_.target;
+  record.status = exchange_.status;
+  record.bytesIn = exchange_.bytesIn;
+  record.bytesOut = exchange_.bytesOut;
+  record.durationMs = context_.loop.now() - exchange_.startMs;
+  record.upstream = exchange_.upstreamAddress;
+  record.proxyStatus = info.type;
+  if (exchange_.error != ProxyError::None) {
+    record.phase = errors::phaseName(exchange_.phase);
+  }
+  log::access(record);
+}
+
+// ---- ending --------------------------------------------------------------------------------
+
+void ClientConnection::beginDraining() {
+  if (state_ == State::Closed || state_ == State::Draining) {
+    return;
+  }
+  transition(State::Draining);
+  connector_.cancel();
+  releaseUpstream(false);
+  pending_.clear();
+  if (client_->shutdown() != 0) {
+    closeNow(false);
+    return;
+  }
+  updateClientReading();
+  armTimer();
+}
+
+void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
+  if (state_ == State::Draining && (clientEof_ || status != 0)) {
+    closeNow(false);
+  }
+}
+
+void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
+  clientEof_ = true;
+  switch (state_) {
+  case State::ReadingHead:
+    if (parser_.headStarted()) {
+      log::diag().debug("c{}.{} client {} closed in the middle of a request head",
+                        context_.workerIndex, id_, clientAddress_);
+    }
+    closeNow(false);
+    return;
+  case State::Resolving:
+  case State::Connecting:
+  case State::Forwarding:
+  case State::Authorizing:
+    abortExchange(ProxyError::ClientClosed, exchange_.phase,
+                  status == uv::kEof ? "client closed the connection"
+                                     : std::string("client ") + uv::errorName(status));
+    return;
+  case State::Draining:
+    if (client_->writeQueueSize() == 0) {
+      closeNow(false);
+    }
+    return;
+  default:
+    return;
+  }
+}
+
+void ClientConnection::onStreamWriteError(uv::TcpStream&, int status) {
+  if (state_ == State::Draining || state_ == State::ReadingHead) {
+    closeNow(true);
+    return;
+  }
+  abortExchange(ProxyError::ClientClosed, exchange_.phase,
+                std::string("write to client: ") + uv::errorName(status));
+}
+
+void ClientConnection::closeNow(bool reset) {
+  if (state_ == State::Closed) {
+    return;
+  }
+  transition(State::Closed);
+  connector_.cancel();
+  if (tunnel_ && !tunnel_->ended()) {
+    tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
+  }
+  releaseUpstream(false);
+  context_.connections.erase(this);
+  client_->setHandler(this);
+  if (reset) {
+    client_->closeWithReset();
+  } else {
+    client_->close();
+  }
+  timer_->close();
+}
+
+void ClientConnection::onStreamClosed(uv::TcpStream&) { handleClosed(); }
+void ClientConnection::onTimerClosed(uv::Timer&) { handleClosed(); }
+
+void ClientConnection::handleClosed() {
+  if (--openHandles_ == 0) {
+    delete this;
+  }
+}
+
+// ---- timers --------------------------------------------------------------------------------
+
+void ClientConnection::armTimer() {
+  if (state_ == State::Closed) {
+    return;
+  }
+  const auto& config = context_.config;
+  const uint64_t now = context_.loop.now();
+  uint64_t deadline = 0;
+  switch (state_) {
+  case State::ReadingHead:
+    deadline = parser_.headStarted() ? headStartedAt_ + config.requestHeadTimeoutMs
+                                     : lastClientActivity_ + config.idleTimeoutMs;
+    break;
+  case State::Resolving:
+    deadline = stateSince_ + config.dnsTimeoutMs;
+    break;
+  case State::Forwarding:
+    if (exchange_.requestComplete) {
+      timer_->stop(); // the upstream's timers cover the wait
+      return;
+    }
+    deadline = lastClientActivity_ + config.readTimeoutMs;
+    break;
+  case State::Tunneling:
+    deadline = (tunnel_ ? tunnel_->lastActivity() : now) + config.idleTimeoutMs;
+    break;
+  case State::Draining:
+    deadline = stateSince_ + kLingerMs;
+    break;
+  default:
+    timer_->stop();
+    return;
+  }
+  timer_->start(deadline > now ? deadline - now : 0);
+}
+
+void ClientConnection::onTimer(uv::Timer&) {
+  const auto& config = context_.config;
+  const uint64_t now = context_.loop.now();
+  switch (state_) {
+  case State::ReadingHead:
+    if (parser_.headStarted() && now >= headStartedAt_ + config.requestHeadTimeoutMs) {
+      exchange_ = Exchange{};
+      exchange_.id = nextRequestId();
+      exchange_.startMs = headStartedAt_;
+      exchange_.clientKeepAlive = false;
+      respondError(ProxyError::RequestTimeout, Phase::ReadHead,
+                   "request head not complete within " +
+                       std::to_string(config.requestHeadTimeoutMs) + " ms");
+      return;
+    }
+    if (!parser_.headStarted() && now >= lastClientActivity_ + config.idleTimeoutMs) {
+      log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
+      closeNow(false);
+      return;
+    }
+    break;
+  case State::Resolving:
+    if (connector_.resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
+      connector_.failDnsTimeout();
+      return;
+    }
+    break;
+  case State::Forwarding:
+    if (!exchange_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
+      std::string detail = "request body stalled for " + std::to_string(config.readTimeoutMs) +
+                           " ms";
+      exchange_.clientKeepAlive = false;
+      if (exchange_.responseStarted) {
+        abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
+      } else {
+        respondError(ProxyError::RequestTimeout, Phase::Send, detail);
+      }
+      return;
+    }
+    break;
+  case State::Tunneling:
+    if (tunnel_ && now >= tunnel_->lastActivity() + config.idleTimeoutMs) {
+      tunnel_->abort("idle for " + std::to_string(config.idleTimeoutMs) + " ms");
+      return;
+    }
+    break;
+  case State::Draining:
+    closeNow(false);
+    return;
+  default:
+    return;
+  }
+  armTimer();
+}
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,72 @@
+#include "gatehouse/proxy/server.h"
+
+#include <unistd.h>
+
+#include "gatehouse/proxy/worker.h"
+#include "gatehouse/uv/listen_socket.h"
+
+namespace gatehouse::proxy {
+
+Server::Server(config::Config config) : config_(std::move(config)) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  const unsigned workers = config_.effectiveWorkers();
+  std::vector<std::vector<int>> fdsPerWorker(workers);
+  try {
+    for (uv::SocketAddress address : config_.listenAddresses()) {
+      // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
+      for (unsigned w = 0; w < workers; ++w) {
+        int fd = uv::openListenSocket(address, 1024);
+        fds_.push_back(fd);
+        fdsPerWorker[w].push_back(fd);
+        if (w == 0) {
+          address = uv::boundAddress(fd);
+          bound_.push_back(address);
+        }
+      }
+    }
+  } catch (...) {
+    for (int fd : fds_) {
+      ::close(fd);
+    }
+    fds_.clear();
+    throw;
+  }
+  pseudonym_ = config_.pseudonym;
+  if (pseudonym_.empty()) {
+    config::Config withPort = config_;
+    withPort.listen.clear();
+    for (const auto& a : bound_) {
+      withPort.listen.push_back(a.toString());
+    }
+    pseudonym_ = config::defaultPseudonym(withPort);
+  }
+  for (unsigned w = 0; w < workers; ++w) {
+    workers_.push_back(
+        std::make_unique<Worker>(config_, counters_, fdsPerWorker[w], w, pseudonym_));
+  }
+  for (auto& worker : workers_) {
+    threads_.emplace_back([w = worker.get()] { w->run(); });
+  }
+}
+
+void Server::stop() {
+  for (auto& worker : workers_) {
+    worker->requestStop();
+  }
+  for (auto& thread : threads_) {
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+  threads_.clear();
+  workers_.clear();
+  for (int fd : fds_) {
+    ::close(fd);
+  }
+  fds_.clear();
+}
+
+} // namespace gatehouse::proxy

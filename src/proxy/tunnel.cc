@@ -1,0 +1,126 @@
+#include "gatehouse/proxy/tunnel.h"
+
+#include "gatehouse/uv/loop.h"
+
+namespace gatehouse::proxy {
+
+Tunnel::Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStream* upstream,
+               TunnelEvents* events)
+    : clientOwner_(clientOwner), events_(events) {
+  client_.stream = client;
+  upstream_.stream = upstream;
+}
+
+Tunnel::~Tunnel() {
+  // The owner may drop a tunnel that never ended (shutdown): still release both streams.
+  if (!ended_) {
+    ended_ = true;
+    upstream_.stream->setHandler(nullptr);
+    upstream_.stream->close();
+    client_.stream->setHandler(clientOwner_);
+  }
+}
+
+void Tunnel::start(std::string_view toUpstream, std::string_view toClient) {
+  lastActivity_ = client_.stream->loop().now();
+  client_.stream->setHandler(this);
+  upstream_.stream->setHandler(this);
+  upstream_.stream->setNoDelay(true);
+  if (!toUpstream.empty()) {
+    forward(client_, upstream_, toUpstream);
+  }
+  if (!toClient.empty() && !ended_) {
+    forward(upstream_, client_, toClient);
+  }
+  if (ended_) {
+    return;
+  }
+  if (!upstream_.stream->aboveHighWatermark()) {
+    client_.stream->startRead();
+  }
+  if (!client_.stream->aboveHighWatermark()) {
+    upstream_.stream->startRead();
+  }
+}
+
+void Tunnel::forward(Side& from, Side& to, std::string_view data) {
+  lastActivity_ = from.stream->loop().now();
+  if (&from == &client_) {
+    fromClient_ += data.size();
+  } else {
+    toClient_ += data.size();
+  }
+  if (int rc = to.stream->write(data); rc != 0) {
+    finish({&to == &client_ ? TunnelEnd::Reason::ClientError : TunnelEnd::Reason::UpstreamError,
+            std::string("write ") + uv::errorName(rc)});
+    return;
+  }
+  if (to.stream->aboveHighWatermark()) {
+    from.stream->stopRead();
+    to.stream->notifyWhenDrained();
+  }
+}
+
+void Tunnel::onStreamRead(uv::TcpStream& stream, std::string_view data) {
+  forward(sideOf(stream), otherOf(stream), data);
+}
+
+void Tunnel::onStreamReadEnd(uv::TcpStream& stream, int status) {
+  Side& from = sideOf(stream);
+  Side& to = otherOf(stream);
+  if (status != uv::kEof) {
+    finish({&from == &client_ ? TunnelEnd::Reason::ClientError : TunnelEnd::Reason::UpstreamError,
+            std::string("read ") + uv::errorName(status)});
+    return;
+  }
+  from.eof = true;
+  // Pass the half-close on once everything queued toward that side is written.
+  if (int rc = to.stream->shutdown(); rc != 0) {
+    to.shutdownDone = true;
+  }
+  maybeFinish();
+}
+
+void Tunnel::onStreamShutdown(uv::TcpStream& stream, int status) {
+  sideOf(stream).shutdownDone = true;
+  maybeFinish();
+}
+
+void Tunnel::maybeFinish() {
+  if (client_.eof && upstream_.eof && client_.shutdownDone && upstream_.shutdownDone) {
+    finish({TunnelEnd::Reason::BothClosed, "both sides closed"});
+  }
+}
+
+void Tunnel::onStreamWriteError(uv::TcpStream& stream, int status) {
+  finish({&stream == client_.stream ? TunnelEnd::Reason::ClientError
+                                    : TunnelEnd::Reason::UpstreamError,
+          std::string("write ") + uv::errorName(status)});
+}
+
+void Tunnel::onStreamDrained(uv::TcpStream& stream) {
+  Side& reader = otherOf(stream);
+  if (!reader.eof && !ended_) {
+    reader.stream->startRead();
+  }
+}
+
+void Tunnel::abort(std::string detail) { finish({TunnelEnd::Reason::BothClosed, std::move(detail)}); }
+
+void Tunnel::finish(TunnelEnd end) {
+  if (ended_) {
+    return;
+  }
+  ended_ = true;
+  upstream_.stream->setHandler(nullptr);
+  if (end.reason == TunnelEnd::Reason::ClientError) {
+    upstream_.stream->closeWithReset(); // tell the upstream the client vanished
+  } else {
+    upstream_.stream->close();
+  }
+  client_.stream->stopRead();
+  client_.stream->setHandler(clientOwner_);
+  events_->onTunnelEnded(*this, end);
+}
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,91 @@
+#include "gatehouse/proxy/upstream_connector.h"
+
+#include "gatehouse/log/log.h"
+#include "gatehouse/proxy/context.h"
+#include "gatehouse/uv/resolver.h"
+
+namespace gatehouse::proxy {
+
+using errors::Phase;
+using errors::ProxyError;
+
+UpstreamConnection* UpstreamConnector::takePooled(const http::Authority& authority) {
+  return context_.pool.take(authority.hostPort());
+}
+
+void UpstreamConnector::start(const http::Authority& authority) {
+  cancel();
+  key_ = authority.hostPort();
+  addresses_.clear();
+  next_ = 0;
+  auto now = context_.resolver.answerNow(authority.host, authority.port);
+  if (now && now->status == uv::ResolveResult::Status::Ok && !now->addresses.empty()) {
+    addresses_ = now->addresses;
+    tryNext(); // connect results arrive later, never inside this call
+    return;
+  }
+  dnsRequest_ = context_.resolver.resolve(authority.host, authority.port,
+                                          [this](const uv::ResolveResult& r) { onResolved(r); });
+}
+
+void UpstreamConnector::cancel() {
+  dnsRequest_.reset();
+  if (attempt_ != nullptr) {
+    attempt_->close();
+    attempt_ = nullptr;
+  }
+}
+
+void UpstreamConnector::failDnsTimeout() {
+  dnsRequest_.reset();
+  events_.onConnectorFailed({ProxyError::DnsTimeout, Phase::Dns, "no DNS answer in time"});
+}
+
+std::string UpstreamConnector::currentAddress() const { return lastAddress_.toString(); }
+
+void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
+  dnsRequest_.reset();
+  using Status = uv::ResolveResult::Status;
+  switch (result.status) {
+  case Status::Ok:
+    addresses_ = result.addresses;
+    tryNext();
+    return;
+  case Status::NotFound:
+    events_.onConnectorFailed({ProxyError::DnsNotFound, Phase::Dns, result.errorName});
+    return;
+  case Status::Timeout:
+    events_.onConnectorFailed({ProxyError::DnsTimeout, Phase::Dns, result.errorName});
+    return;
+  case Status::Failed:
+    events_.onConnectorFailed({ProxyError::DnsFailed, Phase::Dns, result.errorName});
+    return;
+  }
+}
+
+void UpstreamConnector::tryNext() {
+  if (next_ >= addresses_.size()) {
+    events_.onConnectorFailed(lastFailure_);
+    return;
+  }
+  lastAddress_ = addresses_[next_++];
+  events_.onConnectorConnecting(lastAddress_);
+  attempt_ = UpstreamConnection::connect(context_, lastAddress_, key_, this);
+}
+
+void UpstreamConnector::onUpstreamConnected(UpstreamConnection& upstream) {
+  attempt_ = nullptr;
+  upstream.setEvents(nullptr);
+  events_.onConnectorReady(&upstream);
+}
+
+void UpstreamConnector::onUpstreamFailed(UpstreamConnection& upstream,
+                                         const UpstreamFailure& failure) {
+  attempt_ = nullptr; // the connection closes itself after reporting
+  lastFailure_ = failure;
+  lastFailure_.detail += " (" + upstream.address().toString() + ")";
+  log::diag().debug("connect to {} failed: {}", upstream.address().toString(), failure.detail);
+  tryNext();
+}
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,75 @@
+#include "gatehouse/proxy/worker.h"
+
+#include <vector>
+
+#include "gatehouse/log/log.h"
+#include "gatehouse/proxy/client_connection.h"
+#include "gatehouse/proxy/upstream.h"
+#include "gatehouse/uv/listen_socket.h"
+#include "gatehouse/uv/loop.h"
+#include "gatehouse/uv/resolver.h"
+#include "gatehouse/uv/tcp.h"
+
+namespace gatehouse::proxy {
+
+Worker::Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
+               unsigned index, std::string pseudonym)
+    : config_(config), listenFds_(std::move(listenFds)), loop_(std::make_unique<uv::Loop>()) {
+  uv::Resolver::Options dns;
+  dns.timeoutMs = config.dnsTimeoutMs;
+  resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
+  pool_ = std::make_unique<UpstreamPool>();
+  http::ParserLimits request;
+  request.head.maxHeadBytes = config.maxHeadSize;
+  request.head.maxFields = config.maxHeaderFields;
+  request.head.maxStartLine = config.maxTargetLength + 32;
+  request.maxTargetLength = config.maxTargetLength;
+  http::ParserLimits response; // upstream heads: generous but bounded
+  response.head.maxHeadBytes = 64 * 1024;
+  response.head.maxFields = 500;
+  context_ = std::make_unique<WorkerContext>(WorkerContext{.config = config,
+                                                           .loop = *loop_,
+                                                           .resolver = *resolver_,
+                                                           .pool = *pool_,
+                                                           .counters = counters,
+                                                           .pseudonym = std::move(pseudonym),
+                                                           .workerIndex = index,
+                                                           .requestLimits = request,
+                                                           .responseLimits = response,
+                                                           .connections = {}});
+}
+
+Worker::~Worker() = default;
+
+void Worker::run() {
+  loop_->setStopHandler([this] { stopOnLoop(); });
+  for (int fd : listenFds_) {
+    acceptors_.push_back(uv::Acceptor::create(*loop_, fd, [this](uv::TcpStream* stream, int status) {
+      if (stream == nullptr) {
+        log::diag().warn("accept failed: {}", uv::errorName(status));
+        return;
+      }
+      ClientConnection::start(*context_, stream);
+    }));
+  }
+  loop_->run();
+}
+
+void Worker::requestStop() { loop_->requestStop(); }
+
+void Worker::stopOnLoop() {
+  context_->stopping = true;
+  for (uv::Acceptor* acceptor : acceptors_) {
+    acceptor->close();
+  }
+  acceptors_.clear();
+  // Copy: shutdown() removes each connection from the set.
+  std::vector<ClientConnection*> live(context_->connections.begin(), context_->connections.end());
+  for (ClientConnection* conn : live) {
+    conn->shutdown();
+  }
+  pool_->closeAll();
+  resolver_->close();
+}
+
+} // namespace gatehouse::proxy

@@ -1,0 +1,274 @@
+#include "gatehouse/uv/tcp.h"
+
+#include <cstring>
+#include <new>
+#include <uv.h>
+
+#include "gatehouse/uv/loop.h"
+
+namespace gatehouse::uv {
+
+namespace {
+
+// The libuv handle first, so casting between the two is trivial. Pending connect, write and
+// shutdown requests point at this object; libuv completes them (with UV_ECANCELED) before
+// the close callback, which is the only place the object is freed.
+struct TcpStreamImpl final : TcpStream {
+  uv_tcp_t handle;
+  Loop* loop;
+  StreamHandler* handler = nullptr;
+  bool closing = false;
+  bool reading = false;
+  bool wantDrain = false;
+  size_t queuedBytes = 0;
+  uv_connect_t connectReq;
+  uv_shutdown_t shutdownReq;
+};
+
+// A queued write: the request, then a copy of the bytes it owns until its callback.
+struct WriteReq {
+  uv_write_t req;
+  TcpStreamImpl* stream;
+  size_t size;
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+};
+
+TcpStreamImpl* impl(TcpStream* stream) { return static_cast<TcpStreamImpl*>(stream); }
+const TcpStreamImpl* impl(const TcpStream* stream) {
+  return static_cast<const TcpStreamImpl*>(stream);
+}
+uv_stream_t* asStream(TcpStreamImpl* s) { return reinterpret_cast<uv_stream_t*>(&s->handle); }
+
+void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  auto* s = static_cast<TcpStreamImpl*>(handle->data);
+  *buf = uv_buf_init(s->loop->readBuffer(), Loop::kReadBufferSize);
+}
+
+void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* s = static_cast<TcpStreamImpl*>(stream->data);
+  if (s->closing || s->handler == nullptr) {
+    return;
+  }
+  if (nread > 0) {
+    s->handler->onStreamRead(*s, std::string_view(buf->base, static_cast<size_t>(nread)));
+  } else if (nread < 0) {
+    uv_read_stop(stream);
+    s->reading = false;
+    s->handler->onStreamReadEnd(*s, static_cast<int>(nread));
+  }
+}
+
+void onWriteDone(uv_write_t* req, int status) noexcept {
+  auto* w = reinterpret_cast<WriteReq*>(req);
+  TcpStreamImpl* s = w->stream;
+  s->queuedBytes -= w->size;
+  ::operator delete(w);
+  if (s->closing || s->handler == nullptr) {
+    return;
+  }
+  if (status < 0) {
+    s->handler->onStreamWriteError(*s, status);
+    return;
+  }
+  if (s->wantDrain && s->queuedBytes <= TcpStream::kLowWatermark) {
+    s->wantDrain = false;
+    s->handler->onStreamDrained(*s);
+  }
+}
+
+void onClosed(uv_handle_t* handle) noexcept {
+  auto* s = static_cast<TcpStreamImpl*>(handle->data);
+  if (s->handler) {
+    s->handler->onStreamClosed(*s);
+  }
+  delete s;
+}
+
+} // namespace
+
+TcpStream* TcpStream::create(Loop& loop) {
+  auto* s = new TcpStreamImpl;
+  s->loop = &loop;
+  uv_tcp_init(static_cast<uv_loop_t*>(loop.raw()), &s->handle);
+  s->handle.data = s;
+  return s;
+}
+
+Loop& TcpStream::loop() const { return *impl(this)->loop; }
+void TcpStream::setHandler(StreamHandler* handler) { impl(this)->handler = handler; }
+StreamHandler* TcpStream::handler() const { return impl(this)->handler; }
+
+int TcpStream::acceptFrom(void* serverStream) {
+  return uv_accept(static_cast<uv_stream_t*>(serverStream), asStream(impl(this)));
+}
+
+int TcpStream::connect(const SocketAddress& address) {
+  auto* s = impl(this);
+  s->connectReq.data = s;
+  return uv_tcp_connect(&s->connectReq, &s->handle, address.raw(),
+                        [](uv_connect_t* req, int status) noexcept {
+                          auto* stream = static_cast<TcpStreamImpl*>(req->data);
+                          if (!stream->closing && stream->handler) {
+                            stream->handler->onStreamConnected(*stream, status);
+                          }
+                        });
+}
+
+int TcpStream::startRead() {
+  auto* s = impl(this);
+  if (s->reading || s->closing) {
+    return 0;
+  }
+  int rc = uv_read_start(asStream(s), onAlloc, onRead);
+  s->reading = rc == 0;
+  return rc;
+}
+
+void TcpStream::stopRead() {
+  auto* s = impl(this);
+  if (s->reading) {
+    uv_read_stop(asStream(s));
+    s->reading = false;
+  }
+}
+
+bool TcpStream::isReading() const { return impl(this)->reading; }
+
+int TcpStream::write(std::string_view data) { return write({data}); }
+
+int TcpStream::write(std::initializer_list<std::string_view> buffers) {
+  auto* s = impl(this);
+  if (s->closing) {
+    return UV_ECANCELED;
+  }
+  constexpr size_t kMaxBuffers = 8;
+  uv_buf_t bufs[kMaxBuffers];
+  size_t count = 0;
+  size_t total = 0;
+  for (std::string_view b : buffers) {
+    if (b.empty()) {
+      continue;
+    }
+    if (count == kMaxBuffers) {
+      return UV_EINVAL;
+    }
+    bufs[count++] = uv_buf_init(const_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
+    total += b.size();
+  }
+  if (total == 0) {
+    return 0;
+  }
+  // Try the kernel first: most writes complete at once and need no copy.
+  size_t written = 0;
+  if (s->queuedBytes == 0) {
+    int rc = uv_try_write(asStream(s), bufs, static_cast<unsigned>(count));
+    if (rc >= 0) {
+      written = static_cast<size_t>(rc);
+    } else if (rc != UV_EAGAIN) {
+      return rc;
+    }
+  }
+  if (written == total) {
+    return 0;
+  }
+  // Copy the rest into one request that owns its bytes until the write callback.
+  size_t rest = total - written;
+  auto* w = static_cast<WriteReq*>(::operator new(sizeof(WriteReq) + rest));
+  w->stream = s;
+  w->size = rest;
+  char* out = w->bytes();
+  size_t skip = written;
+  for (size_t i = 0; i < count; ++i) {
+    size_t len = bufs[i].len;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    std::memcpy(out, bufs[i].base + skip, len - skip);
+    out += len - skip;
+    skip = 0;
+  }
+  uv_buf_t queued = uv_buf_init(w->bytes(), static_cast<unsigned>(rest));
+  int rc = uv_write(&w->req, asStream(s), &queued, 1, onWriteDone);
+  if (rc != 0) {
+    ::operator delete(w);
+    return rc;
+  }
+  s->queuedBytes += rest;
+  return 0;
+}
+
+size_t TcpStream::writeQueueSize() const { return impl(this)->queuedBytes; }
+
+void TcpStream::notifyWhenDrained() {
+  auto* s = impl(this);
+  if (s->queuedBytes <= kLowWatermark) {
+    s->wantDrain = false;
+    if (s->handler && !s->closing) {
+      s->handler->onStreamDrained(*s);
+    }
+    return;
+  }
+  s->wantDrain = true;
+}
+
+int TcpStream::shutdown() {
+  auto* s = impl(this);
+  if (s->closing) {
+    return UV_ECANCELED;
+  }
+  s->shutdownReq.data = s;
+  return uv_shutdown(&s->shutdownReq, asStream(s), [](uv_shutdown_t* req, int status) noexcept {
+    auto* stream = static_cast<TcpStreamImpl*>(req->data);
+    if (!stream->closing && stream->handler) {
+      stream->handler->onStreamShutdown(*stream, status);
+    }
+  });
+}
+
+void TcpStream::close() {
+  auto* s = impl(this);
+  if (s->closing) {
+    return;
+  }
+  s->closing = true;
+  s->reading = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&s->handle), onClosed);
+}
+
+void TcpStream::closeWithReset() {
+  auto* s = impl(this);
+  if (s->closing) {
+    return;
+  }
+  s->closing = true;
+  s->reading = false;
+  // uv_tcp_close_reset refuses while a shutdown is pending; fall back to a plain close.
+  if (uv_tcp_close_reset(&s->handle, onClosed) != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->handle), onClosed);
+  }
+}
+
+bool TcpStream::isClosing() const { return impl(this)->closing; }
+
+void TcpStream::setNoDelay(bool enabled) { uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0); }
+
+SocketAddress TcpStream::peerAddress() const {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&impl(this)->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return SocketAddress(reinterpret_cast<sockaddr*>(&ss));
+}
+
+SocketAddress TcpStream::localAddress() const {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&impl(this)->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return SocketAddress(reinterpret_cast<sockaddr*>(&ss));
+}
+
+} // namespace gatehouse::uv
