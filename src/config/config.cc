@@ -122,6 +122,30 @@ std::vector<Setting> buildSettings() {
        durationSetting(&Config::requestHeadTimeoutMs)},
       {"dns_timeout", "Time allowed for a DNS lookup", false,
        durationSetting(&Config::dnsTimeoutMs)},
+      {"dns_servers", "DNS servers as IP[:PORT],... instead of /etc/resolv.conf's", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string rest = v;
+         while (!rest.empty()) {
+           size_t comma = rest.find(',');
+           std::string item = rest.substr(0, comma);
+           std::string error;
+           // A server is a numeric address with an optional port (default 53).
+           bool hasPort = item.find("]:") != std::string::npos ||
+                          (item.find(':') == item.rfind(':') && item.find(':') != std::string::npos);
+           if (!parseListenAddress(hasPort ? item : (item.find(':') != std::string::npos
+                                                         ? "[" + item + "]:53"
+                                                         : item + ":53"),
+                                   error)) {
+             return "invalid DNS server \"" + item + "\" (numeric IP with optional :PORT)";
+           }
+           rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+         }
+         if (v.empty()) {
+           return std::string("empty DNS server list");
+         }
+         c.dnsServers = v;
+         return std::nullopt;
+       }},
       {"log_level", "trace, debug, info, warn or error", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          for (const char* level : {"trace", "debug", "info", "warn", "error"}) {

@@ -46,6 +46,13 @@ void setup(const std::string& level, const std::string& accessLog) {
 
 spdlog::logger& diag() { return *diagLogger(); }
 
+void addSink(std::shared_ptr<spdlog::sinks::sink> sink) {
+  diagLogger()->sinks().push_back(sink);
+  if (accessLogger()) {
+    accessLogger()->sinks().push_back(sink);
+  }
+}
+
 std::string quoted(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {

@@ -17,6 +17,7 @@ Worker::Worker(const config::Config& config, SharedCounters& counters, std::vect
     : config_(config), listenFds_(std::move(listenFds)), loop_(std::make_unique<uv::Loop>()) {
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
+  dns.servers = config.dnsServers;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   http::ParserLimits request;

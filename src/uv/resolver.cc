@@ -195,6 +195,14 @@ Resolver::Resolver(Loop& loop, Options options) : impl_(new Impl) {
     delete impl_;
     throw std::runtime_error(std::string("c-ares init: ") + ares_strerror(rc));
   }
+  if (!options.servers.empty()) {
+    if (int rc = ares_set_servers_ports_csv(impl_->channel, options.servers.c_str());
+        rc != ARES_SUCCESS) {
+      ares_destroy(impl_->channel);
+      delete impl_;
+      throw std::runtime_error("DNS servers \"" + options.servers + "\": " + ares_strerror(rc));
+    }
+  }
   uv_timer_init(static_cast<uv_loop_t*>(loop.raw()), &impl_->timer);
   impl_->timer.data = impl_;
   impl_->openHandles = 1;

@@ -31,6 +31,7 @@ struct Config {
   uint64_t idleTimeoutMs = 120'000;
   uint64_t requestHeadTimeoutMs = 15'000;
   uint64_t dnsTimeoutMs = 5'000;
+  std::string dnsServers; // "IP[:port],...": empty means /etc/resolv.conf
   std::string logLevel = "info";
   std::string accessLog = "-";
   unsigned workers = 0; // 0: one per core

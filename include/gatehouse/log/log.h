@@ -14,6 +14,9 @@ namespace gatehouse::log {
 // file appended to). Throws std::runtime_error if the access log cannot be opened.
 void setup(const std::string& level, const std::string& accessLog);
 
+// Sends diagnostic and access lines to `sink` as well (tests read what operators would).
+void addSink(std::shared_ptr<spdlog::sinks::sink> sink);
+
 // The diagnostic logger. Lines carry ids (connection "c12", request "c12.3"), never secrets.
 spdlog::logger& diag();
 
