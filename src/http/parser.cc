@@ -148,6 +148,10 @@ bool MessageParser::validateFraming() {
                                     std::to_string(minor) + " not supported");
     return false;
   }
+  if (!isRequest && (p.status_code < 100 || p.status_code > 999)) {
+    fail(502, "status code " + std::to_string(p.status_code) + " is not three digits");
+    return false;
+  }
   const size_t teCount = headers.count("transfer-encoding");
   const size_t clCount = headers.count("content-length");
   if (teCount > 0) {

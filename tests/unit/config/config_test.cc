@@ -1,0 +1,118 @@
+#include <catch2/catch.hpp>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/config/duration.h"
+#include "gatehouse/config/port_list.h"
+
+using namespace gatehouse::config;
+
+namespace {
+std::string loadError(const std::string& text) {
+  Config c;
+  try {
+    loadString(text, "test.toml", c);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST_CASE("durations take a unit") {
+  CHECK(parseDurationMs("500ms") == 500u);
+  CHECK(parseDurationMs("2s") == 2000u);
+  CHECK(parseDurationMs("5m") == 300'000u);
+  CHECK(parseDurationMs("1h") == 3'600'000u);
+  CHECK_FALSE(parseDurationMs("5"));
+  CHECK_FALSE(parseDurationMs("5x"));
+  CHECK_FALSE(parseDurationMs("s"));
+  CHECK_FALSE(parseDurationMs("-1s"));
+  CHECK_FALSE(parseDurationMs("1.5s"));
+  CHECK_FALSE(parseDurationMs("99999999999999999999s"));
+  CHECK(formatDuration(1500) == "1500ms");
+  CHECK(formatDuration(120'000) == "2m");
+}
+
+TEST_CASE("port lists take ports, ranges and *") {
+  std::string error;
+  auto list = PortList::parse("443,8443,9000-9100", error);
+  REQUIRE(list);
+  CHECK(list->allows(443));
+  CHECK(list->allows(9050));
+  CHECK_FALSE(list->allows(80));
+  CHECK(list->toString() == "443,8443,9000-9100");
+  CHECK(PortList::parse("*", error)->allows(1));
+  CHECK_FALSE(PortList::parse("", error));
+  CHECK_FALSE(PortList::parse("0", error));
+  CHECK_FALSE(PortList::parse("65536", error));
+  CHECK_FALSE(PortList::parse("100-10", error));
+  CHECK_FALSE(PortList::parse("443,,80", error));
+  CHECK_FALSE(PortList::parse("http", error));
+}
+
+TEST_CASE("a config file sets every key") {
+  Config c;
+  loadString(R"(
+listen = ["127.0.0.1:8080", "[::1]:8080"]
+connect_ports = "443,563"
+connect_timeout = "3s"
+read_timeout = "4s"
+response_timeout = "5s"
+idle_timeout = "6s"
+request_head_timeout = "7s"
+dns_timeout = "2s"
+dns_servers = "127.0.0.1:5353"
+log_level = "debug"
+access_log = "off"
+workers = 2
+pseudonym = "edge1"
+status_mode = "rfc"
+allow_trace = true
+max_head_size = "32KiB"
+max_header_fields = 50
+max_target_length = 4096
+max_connections = 100
+)",
+             "test.toml", c);
+  CHECK(c.listen.size() == 2);
+  CHECK(c.listenAddresses().at(1).toString() == "[::1]:8080");
+  CHECK(c.connectPorts.allows(563));
+  CHECK(c.connectTimeoutMs == 3000);
+  CHECK(c.requestHeadTimeoutMs == 7000);
+  CHECK(c.workers == 2);
+  CHECK(c.pseudonym == "edge1");
+  CHECK(c.statusMode == gatehouse::errors::StatusMode::Rfc);
+  CHECK(c.allowTrace);
+  CHECK(c.maxHeadSize == 32 * 1024);
+  CHECK(c.maxConnections == 100);
+}
+
+TEST_CASE("config errors name the file and line") {
+  CHECK(loadError("listen = \"127.0.0.1:1\"\n\nbogus_key = 1\n") ==
+        "test.toml:3: unknown key \"bogus_key\"");
+  CHECK(loadError("\nconnect_timeout = \"5x\"\n").rfind("test.toml:2: connect_timeout: invalid duration", 0) == 0);
+  CHECK(loadError("connect_ports = \"0\"\n").rfind("test.toml:1: connect_ports:", 0) == 0);
+  CHECK(loadError("listen = [\"nowhere\"]\n").rfind("test.toml:1: listen:", 0) == 0);
+  CHECK(loadError("listen = [\"localhost:99999\"]\n").rfind("test.toml:1: listen:", 0) == 0);
+  CHECK(loadError("workers = \"many\"\n").rfind("test.toml:1: workers:", 0) == 0);
+  CHECK(loadError("log_level = \"loud\"\n").rfind("test.toml:1: log_level:", 0) == 0);
+  CHECK(loadError("pseudonym = \"has space\"\n").rfind("test.toml:1: pseudonym:", 0) == 0);
+  CHECK(loadError("allow_trace = \"yes\"\n").rfind("test.toml:1: allow_trace:", 0) == 0);
+  CHECK(loadError("dns_servers = \"dns.example\"\n").rfind("test.toml:1: dns_servers:", 0) == 0);
+  CHECK(loadError("[section]\nx = 1\n").rfind("test.toml:1: unknown key", 0) == 0);
+  // A TOML syntax error reports its line too.
+  CHECK(loadError("a = 1\nthis is not toml\n").rfind("test.toml:2:", 0) == 0);
+}
+
+TEST_CASE("every setting has a flag spelled from its key") {
+  for (const Setting& s : settings()) {
+    CHECK(s.flag().rfind("--", 0) == 0);
+    CHECK(s.flag().find('_') == std::string::npos);
+  }
+}
+
+TEST_CASE("the shipped conf/gatehouse.toml is valid") {
+  Config c;
+  REQUIRE_NOTHROW(loadFile(GATEHOUSE_SOURCE_DIR "/conf/gatehouse.toml", c));
+  CHECK(c.listen.at(0) == "127.0.0.1:3128");
+}

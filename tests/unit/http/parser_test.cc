@@ -1,0 +1,185 @@
+// The llhttp adapter against known request-smuggling inputs (requests and responses).
+
+#include <catch2/catch.hpp>
+
+#include "gatehouse/http/parser.h"
+
+using namespace gatehouse::http;
+
+namespace {
+
+struct Collect : BodySink {
+  std::string body;
+  HeaderList trailers;
+  void onBodyData(std::string_view data) override { body.append(data); }
+  void onTrailers(const HeaderList& t) override { trailers = t; }
+};
+
+// Feeds everything; returns the statuses seen until NeedMore or Error.
+std::vector<ParseStatus> feed(MessageParser& parser, std::string_view data) {
+  std::vector<ParseStatus> out;
+  while (true) {
+    size_t used = 0;
+    ParseStatus s = parser.execute(data, used);
+    data.remove_prefix(used);
+    out.push_back(s);
+    if (s == ParseStatus::Error || s == ParseStatus::Upgrade ||
+        (s == ParseStatus::NeedMore && data.empty())) {
+      return out;
+    }
+  }
+}
+
+int requestError(std::string_view raw) {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  auto statuses = feed(parser, raw);
+  return statuses.back() == ParseStatus::Error ? parser.errorStatus() : 0;
+}
+
+int responseError(std::string_view raw) {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  auto statuses = feed(parser, raw);
+  return statuses.back() == ParseStatus::Error ? parser.errorStatus() : 0;
+}
+
+} // namespace
+
+TEST_CASE("parser reads a request head, fields in order with duplicates") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  auto statuses = feed(parser, "GET http://a/b HTTP/1.1\r\nHost: a\r\nX: 1\r\nx: 2\r\nEmpty:\r\n\r\n");
+  REQUIRE(statuses.at(0) == ParseStatus::HeadComplete);
+  CHECK(statuses.at(1) == ParseStatus::MessageComplete);
+  const RequestHead& head = parser.request();
+  CHECK(head.method == "GET");
+  CHECK(head.target == "http://a/b");
+  REQUIRE(head.headers.size() == 4);
+  CHECK(head.headers.fields()[1].value == "1");
+  CHECK(head.headers.fields()[2].name == "x");
+  CHECK(head.headers.fields()[3].name == "Empty");
+  CHECK(head.headers.fields()[3].value.empty());
+}
+
+TEST_CASE("parser streams Content-Length and chunked bodies with trailers") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  auto statuses = feed(parser, "POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                               "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n");
+  CHECK(sink.body == "helloabc");
+  CHECK(sink.trailers.get("x-t") == "1");
+  CHECK(std::count(statuses.begin(), statuses.end(), ParseStatus::MessageComplete) == 2);
+}
+
+TEST_CASE("request smuggling inputs are rejected") {
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n") == 501);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") == 501);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nX:\rTransfer-Encoding: chunked\r\n\r\n") == 400);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nFoo: bar\r\n Content-Length: 38\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: +5\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n") == 400);
+  CHECK(requestError(std::string("GET http://a/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 33)) == 400);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nHost: a\n\r\n") == 400);
+  CHECK(requestError("GET /x\nHost: a\r\nContent-Length: 5\r\n\r\nhello") == 400);
+  CHECK(requestError("GET http://a/ HTTP/2.0\r\n\r\n") == 505);
+  CHECK(requestError("GET http://a/ HTTP/1.2\r\n\r\n") == 400); // llhttp strict mode refuses it
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\n: x\r\n\r\n") == 400);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nHost : a\r\n\r\n") == 400);
+}
+
+TEST_CASE("a bare CR after a head is not parsed as a second request") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  auto statuses = feed(parser, "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n\rXGET /smuggled HTTP/1.1\r\n\r\n");
+  CHECK(statuses.front() == ParseStatus::HeadComplete);
+  CHECK(statuses.back() == ParseStatus::Error);
+  CHECK(std::count(statuses.begin(), statuses.end(), ParseStatus::HeadComplete) == 1);
+}
+
+TEST_CASE("chunk framing is strict") {
+  // chunk-data not followed by CRLF
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nAXX0\r\n\r\n") == 400);
+  // chunk-size line ended by a bare CR
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\r;a\r\nxx\r\n0\r\n\r\n") == 400);
+  // huge chunk sizes
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000\r\n") == 400);
+  // oversized chunk extension
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=" +
+                     std::string(5000, 'x') + "\r\nx\r\n0\r\n\r\n") == 400);
+  // a modest extension is fine
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nx\r\n0\r\n\r\n") == 0);
+}
+
+TEST_CASE("limits: a long target is 414, a large head 431") {
+  ParserLimits limits;
+  limits.maxTargetLength = 100;
+  limits.head.maxStartLine = 10'000;
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, limits, &sink);
+  feed(parser, "GET http://a/" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n");
+  CHECK(parser.errorStatus() == 414);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nX: " + std::string(70'000, 'a') + "\r\n\r\n") == 431);
+}
+
+TEST_CASE("CONNECT with a body is refused") {
+  CHECK(requestError("CONNECT a:443 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello") == 400);
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  size_t used = 0;
+  std::string raw = "CONNECT a:443 HTTP/1.1\r\n\r\n\x16\x03";
+  CHECK(parser.execute(raw, used) == ParseStatus::HeadComplete);
+  CHECK(raw.substr(used) == "\x16\x03"); // tunnel bytes are left for the caller
+}
+
+TEST_CASE("response smuggling inputs are rejected") {
+  CHECK(responseError("HTTP/1.1 200 OK\r\nX:\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 200 OK\r\nX: a\r\n Set-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n") != 0);
+  CHECK(responseError("garbage\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 200 OK\nContent-Length: 0\n\n") != 0);
+}
+
+TEST_CASE("1xx, 204, 304 and HEAD responses have no body even with Content-Length") {
+  for (const char* raw : {"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+                          "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"}) {
+    Collect sink;
+    MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+    auto statuses = feed(parser, std::string(raw) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    CHECK(statuses.at(1) == ParseStatus::MessageComplete);
+    CHECK(sink.body == "ok");
+  }
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  parser.setRequestWasHead(true);
+  auto statuses = feed(parser, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+  CHECK(statuses.at(1) == ParseStatus::MessageComplete);
+  CHECK(sink.body.empty());
+}
+
+TEST_CASE("a response without length is read until close and finish() completes it") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  feed(parser, "HTTP/1.1 200 OK\r\n\r\nabc");
+  CHECK(parser.framing() == BodyFraming::UntilClose);
+  CHECK(parser.finish() == ParseStatus::MessageComplete);
+  CHECK(sink.body == "abc");
+}
+
+TEST_CASE("a truncated Content-Length body is an error at close") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  feed(parser, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  CHECK(parser.finish() == ParseStatus::Error);
+}
