@@ -242,14 +242,14 @@ void applyTable(const toml::table& table, const std::string& name, Config& confi
     if (setting == nullptr) {
       throw ConfigError(where(name, node) + "unknown key \"" + std::string(key.str()) + "\"");
     }
+    const std::string keyName(key.str()); // structured bindings cannot be captured in C++20
     auto applyOne = [&](const toml::node& value) {
       auto text = scalarText(value);
       if (!text) {
-        throw ConfigError(where(name, value) + std::string(key.str()) +
-                          ": expected a string, number or boolean");
+        throw ConfigError(where(name, value) + keyName + ": expected a string, number or boolean");
       }
       if (auto error = setting->apply(config, *text)) {
-        throw ConfigError(where(name, value) + std::string(key.str()) + ": " + *error);
+        throw ConfigError(where(name, value) + keyName + ": " + *error);
       }
     };
     if (setting->repeated) {

@@ -699,7 +699,8 @@ void ClientConnection::logAccess() {
   log::AccessRecord record;
   record.requestId = exchange_.id;
   record.client = clientAddress_;
-  record.method = exchange_.method.empty() ? "-" : exchange_.method;
+  record.method =
+      exchange_.method.empty() ? std::string_view("-") : std::string_view(exchange_.method);
   record.target = exchange_.target;
   record.status = exchange_.status;
   record.bytesIn = exchange_.bytesIn;

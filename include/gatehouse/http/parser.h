@@ -97,7 +97,6 @@ private:
   HeaderList trailers_;
   std::string fieldName_;
   std::string fieldValue_;
-  bool inTrailers_ = false;
   bool requestWasHead_ = false;
   BodyFraming framing_ = BodyFraming::None;
   uint64_t contentLength_ = 0;
