@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Requests per second through Gatehouse against the same nginx origin directly, on loopback.
+# Bounded: each wrk run lasts DURATION seconds (default 5). Installs nginx and wrk if missing.
+# Usage: bench/http_rps.sh [connections] [duration-seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+connections=${1:-64}
+duration=${2:-5}
+
+for p in nginx-light wrk; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$p" >/dev/null
+  fi
+done
+[ -x build/gatehouse ] || tools/setup.sh
+
+work=$(mktemp -d)
+cleanup() {
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+origin_port=$(free_port)
+proxy_port=$(free_port)
+head -c 1024 /dev/zero | tr '\0' 'x' > "$work/1k"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work;
+  server { listen 127.0.0.1:$origin_port; root $work; }
+}
+CONF
+nginx -c "$work/nginx.conf"
+build/gatehouse --listen "127.0.0.1:$proxy_port" --workers 1 --access-log off --log-level error &
+proxy_pid=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$origin_port/1k" && break; done
+for _ in $(seq 50); do curl -s -o /dev/null -x "http://127.0.0.1:$proxy_port" "http://127.0.0.1:$origin_port/1k" && break; done
+
+rps() { awk '/Requests\/sec/ {print $2}'; }
+direct=$(wrk -t1 -c"$connections" -d"${duration}s" "http://127.0.0.1:$origin_port/1k" | tee "$work/direct.txt" | rps)
+proxied=$(wrk -t1 -c"$connections" -d"${duration}s" -s bench/proxy_target.lua \
+  "http://127.0.0.1:$proxy_port" -- "http://127.0.0.1:$origin_port/1k" | tee "$work/proxy.txt" | rps)
+echo "machine: $(nproc) cores, $(uname -r)"
+echo "1 KiB GET, $connections keep-alive connections, ${duration}s each (wrk -t1)"
+printf "%-12s %12s %8s\n" "" "requests/s" "ratio"
+printf "%-12s %12s %8s\n" "direct" "$direct" "1.00"
+printf "%-12s %12s %8s\n" "gatehouse" "$proxied" "$(awk -v p="$proxied" -v d="$direct" 'BEGIN {printf "%.2f", p / d}')"
+grep -E "Non-2xx|Socket errors" "$work/proxy.txt" || true
