@@ -25,6 +25,8 @@ public:
 
   // Connects to 127.0.0.1:port; throws on failure.
   static Socket connectTo(uint16_t port);
+  // Starts a connect to 127.0.0.1:port without waiting for it (to fill a listen backlog).
+  static Socket startConnect(uint16_t port);
   int fd() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
 
