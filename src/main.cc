@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/auth/user_file.h"
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
 #include "gatehouse/log/log.h"
@@ -107,16 +108,43 @@ int main(int argc, char** argv) {
            gatehouse::config::formatDuration(config.readTimeoutMs),
            gatehouse::config::formatDuration(config.responseTimeoutMs),
            gatehouse::config::formatDuration(config.idleTimeoutMs));
-  log.warn("no authentication configured: this is an open proxy (developer mode); "
-           "keep it on loopback");
+  gatehouse::auth::AuthStore* authStore = server.authStore();
+  if (authStore == nullptr) {
+    log.warn("no authentication configured: this is an open proxy (developer mode); "
+             "keep it on loopback");
+  } else {
+    log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
+             authStore->users()->users.size(), config.authFile);
+    for (const std::string& warning : authStore->lastWarnings()) {
+      log.warn("{}", warning);
+    }
+  }
 
+  auto reportReload = [&](const std::string& message) {
+    if (message.empty()) {
+      return;
+    }
+    log.info("{}", message);
+    for (const std::string& warning : authStore->lastWarnings()) {
+      log.warn("{}", warning);
+    }
+  };
   while (true) {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) {
+    // Wake every 2 s to notice a changed user file even without SIGHUP.
+    timespec interval{2, 0};
+    int signal = sigtimedwait(&signals, nullptr, &interval);
+    if (signal < 0) {
+      if (authStore != nullptr) {
+        reportReload(authStore->reloadIfChanged());
+      }
       continue;
     }
     if (signal == SIGHUP) {
-      log.info("SIGHUP: nothing to reload");
+      if (authStore != nullptr) {
+        reportReload(authStore->reload());
+      } else {
+        log.info("SIGHUP: nothing to reload");
+      }
       continue;
     }
     log.info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");

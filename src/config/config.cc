@@ -201,6 +201,42 @@ std::vector<Setting> buildSettings() {
          c.allowTrace = v == "true";
          return std::nullopt;
        }},
+      {"auth_file", "htpasswd file: every request and CONNECT must authenticate (Basic)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty()) {
+           return std::string("empty auth file path");
+         }
+         c.authFile = v;
+         return std::nullopt;
+       }},
+      {"realm", "Realm named in Proxy-Authenticate", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.empty() || v.size() > 200 ||
+             v.find_first_of("\"\\\r\n\t") != std::string::npos) {
+           return "invalid realm \"" + v + "\" (1-200 characters, no quotes or backslashes)";
+         }
+         for (unsigned char ch : v) {
+           if (ch < 0x20 || ch == 0x7f) {
+             return std::string("invalid realm: control character");
+           }
+         }
+         c.realm = v;
+         return std::nullopt;
+       }},
+      {"auth_plaintext", "Accept plain-text passwords in the auth file (true or false)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") {
+           return "invalid boolean \"" + v + "\" (true or false)";
+         }
+         c.authPlaintext = v == "true";
+         return std::nullopt;
+       }},
+      {"auth_cache_ttl", "How long a verified user and password is remembered", false,
+       durationSetting(&Config::authCacheTtlMs)},
+      {"auth_max_failures", "Wrong passwords per client address before 429", false,
+       countSetting(&Config::authMaxFailures, 1, 1'000'000)},
+      {"auth_failure_window", "Window in which auth_max_failures are counted", false,
+       durationSetting(&Config::authFailureWindowMs)},
       {"max_head_size", "Largest request head accepted (431 past it)", false,
        sizeSetting(&Config::maxHeadSize, 1024, 1024 * 1024)},
       {"max_header_fields", "Most header fields in a request (431 past it)", false,

@@ -73,6 +73,12 @@ constexpr std::array<ErrorInfo, static_cast<size_t>(E::kCount)> kTable = {{
      "Only Expect: 100-continue is supported.", "expectation_failed"},
     {E::MethodNotAllowed, 405, "http_request_error", "TRACE is disabled",
      "Enable allow-trace to let the proxy answer TRACE itself.", "method_not_allowed"},
+    // No Proxy-Status type: RFC 9209 has none for authentication, and a 407 is not an error
+    // of the next hop.
+    {E::AuthRequired, 407, "", "Proxy authentication required",
+     "Send Proxy-Authorization: Basic with a user of this proxy.", "auth_required"},
+    {E::AuthThrottled, 429, "http_request_denied", "Too many failed authentication attempts",
+     "Wait for Retry-After seconds, then use the right password.", "auth_throttled"},
     {E::ClientClosed, 499, "", "The client closed the connection", "", "client_closed"},
     {E::Internal, 500, "proxy_internal_error", "Internal proxy error",
      "See the proxy's log.", "internal"},

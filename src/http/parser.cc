@@ -296,6 +296,16 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
               llhttp_get_error_reason(&p) ? llhttp_get_error_reason(&p) : "parse error");
 }
 
+void MessageParser::reset() {
+  llhttp_reset(&llhttp_->parser);
+  phase_ = Phase::Head;
+  headBytes_ = 0;
+  scanner_.reset();
+  errorStatus_ = 0;
+  errorReason_.clear();
+  framing_ = BodyFraming::None;
+}
+
 ParseStatus MessageParser::finish() {
   llhttp_t& p = llhttp_->parser;
   if (phase_ == Phase::Body && framing_ == BodyFraming::UntilClose) {

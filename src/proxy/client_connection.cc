@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/client_connection.h"
 
+#include "gatehouse/auth/authenticator.h"
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
@@ -20,6 +21,9 @@ namespace {
 constexpr uint64_t kLingerMs = 5000;
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+// The largest request body read and thrown away to keep a connection open after a 407.
+constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
 
 constexpr std::string_view kAllowedMethods =
     "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH";
@@ -56,7 +60,9 @@ ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream
       parser_(http::MessageParser::Type::Request, context.requestLimits, this),
       connector_(context, *this) {
   client_->setHandler(this);
-  clientAddress_ = client_->peerAddress().toString();
+  uv::SocketAddress peer = client_->peerAddress();
+  clientAddress_ = peer.toString();
+  clientHost_ = peer.hostString();
   lastClientActivity_ = context_.loop.now();
   stateSince_ = lastClientActivity_;
   context_.connections.insert(this);
@@ -136,7 +142,14 @@ void ClientConnection::processInput(std::string_view data) {
       data.remove_prefix(used);
       if (status == http::ParseStatus::HeadComplete) {
         onRequestHead();
+        if (discardInput_) {
+          discardInput_ = false;
+          data = {};
+        }
         continue;
+      }
+      if (status == http::ParseStatus::MessageComplete) {
+        continue; // the end of a body read and discarded after a refusal
       }
       if (status == http::ParseStatus::Error) {
         exchange_ = Exchange{};
@@ -192,6 +205,7 @@ void ClientConnection::updateClientReading() {
   bool want = false;
   switch (state_) {
   case State::ReadingHead:
+  case State::Authorizing:
   case State::Resolving:
   case State::Connecting:
     want = pending_.empty();
@@ -238,6 +252,8 @@ void ClientConnection::onRequestHead() {
   exchange_.accept = std::string(request.headers.get("accept").value_or(""));
   std::string error;
 
+  // First what the request is (a target we cannot read is a 400 whoever sends it), then who
+  // sends it, then whether policy lets it through.
   if (request.isConnect()) {
     exchange_.isConnect = true;
     auto authority = http::parseAuthorityForm(request.target, error);
@@ -246,22 +262,9 @@ void ClientConnection::onRequestHead() {
       return;
     }
     exchange_.authority = *authority;
-    if (!context_.config.connectPorts.allows(authority->port)) {
-      respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
-                   "CONNECT to port " + std::to_string(authority->port) +
-                       " is not allowed (connect-ports " +
-                       context_.config.connectPorts.toString() + ")");
-      return;
-    }
-    if (http::viaNames(request.headers, context_.pseudonym)) {
-      respondError(ProxyError::LoopDetected, Phase::ReadHead,
-                   "Via already names " + context_.pseudonym);
-      return;
-    }
-    startUpstream();
+    authorize();
     return;
   }
-
   switch (http::classifyTarget(request.target)) {
   case http::TargetForm::Absolute:
     break;
@@ -284,7 +287,6 @@ void ClientConnection::onRequestHead() {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "invalid request target");
     return;
   }
-
   auto uri = http::parseAbsoluteUri(request.target, error);
   if (!uri) {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request target: " + error);
@@ -292,7 +294,84 @@ void ClientConnection::onRequestHead() {
   }
   exchange_.uri = *uri;
   exchange_.authority = uri->authority;
-  if (uri->scheme == "https") {
+  authorize();
+}
+
+void ClientConnection::authorize() {
+  if (context_.authenticator == nullptr) {
+    continueRequest();
+    return;
+  }
+  transition(State::Authorizing);
+  exchange_.phase = Phase::Auth;
+  auto header = parser_.request().headers.get("proxy-authorization");
+  auto decision = context_.authenticator->check(
+      clientHost_, header,
+      [this](const auth::AuthDecision& d) {
+        // Off-loop verification finished: this runs from the loop, outside processInput().
+        onAuthDecision(d);
+        if (!processing_ && state_ != State::Closed) {
+          updateClientReading();
+          armTimer();
+        }
+      },
+      authPending_);
+  if (decision) {
+    onAuthDecision(*decision);
+  } else {
+    armTimer();
+  }
+}
+
+void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
+  if (state_ != State::Authorizing) {
+    return;
+  }
+  if (decision.allowed()) {
+    exchange_.user = decision.user;
+    continueRequest();
+    return;
+  }
+  // The client sees the same 407 whatever the reason; the log line says exactly why.
+  std::string detail = std::string("auth: ") + auth::describe(decision.refusal);
+  if (!decision.detail.empty()) {
+    detail += " (" + decision.detail + ")";
+  }
+  if (!decision.user.empty()) {
+    detail += " user=" + log::quoted(decision.user);
+  }
+  http::HeaderList fields;
+  if (decision.refusal == auth::Refusal::Throttled) {
+    fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
+    respondError(ProxyError::AuthThrottled, Phase::Auth, detail, {}, &fields,
+                 "too many failed authentication attempts from this address");
+    return;
+  }
+  fields.add("Proxy-Authenticate",
+             "Basic realm=\"" + context_.config.realm + "\", charset=\"UTF-8\"");
+  respondError(ProxyError::AuthRequired, Phase::Auth, detail, {}, &fields,
+               "valid proxy credentials are required");
+}
+
+void ClientConnection::continueRequest() {
+  const http::RequestHead& request = parser_.request();
+  if (exchange_.isConnect) {
+    if (!context_.config.connectPorts.allows(exchange_.authority.port)) {
+      respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
+                   "CONNECT to port " + std::to_string(exchange_.authority.port) +
+                       " is not allowed (connect-ports " +
+                       context_.config.connectPorts.toString() + ")");
+      return;
+    }
+    if (http::viaNames(request.headers, context_.pseudonym)) {
+      respondError(ProxyError::LoopDetected, Phase::ReadHead,
+                   "Via already names " + context_.pseudonym);
+      return;
+    }
+    startUpstream();
+    return;
+  }
+  if (exchange_.uri.scheme == "https") {
     respondError(ProxyError::UnsupportedScheme, Phase::ReadHead,
                  "https:// targets are not fetched by this proxy yet; use CONNECT");
     return;
@@ -624,8 +703,27 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
   }
 }
 
+bool ClientConnection::discardRequest() {
+  if (exchange_.isConnect) {
+    // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP.
+    parser_.reset();
+    pending_.clear();
+    discardInput_ = true;
+    return true;
+  }
+  if (finishBodylessRequest()) {
+    return true;
+  }
+  // A framed body is read and thrown away in ReadingHead, up to a bound.
+  return parser_.inBody() &&
+         (parser_.framing() == http::BodyFraming::Chunked ||
+          (parser_.framing() == http::BodyFraming::ContentLength &&
+           parser_.contentLength() <= kMaxDiscardBytes));
+}
+
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
-                                    std::string rcode) {
+                                    std::string rcode, const http::HeaderList* extraFields,
+                                    const char* publicDetail) {
   if (state_ == State::Closed || state_ == State::Draining) {
     return;
   }
@@ -638,12 +736,15 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   releaseUpstream(false);
 
   // Keep the connection only when the request is fully read and both sides want to.
-  const bool keep = exchange_.clientKeepAlive && !exchange_.isConnect && finishBodylessRequest();
+  const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
+  const bool keep = exchange_.clientKeepAlive &&
+                    (authRefusal ? discardRequest()
+                                 : !exchange_.isConnect && finishBodylessRequest());
   ErrorResponse response;
   response.error = error;
   response.statusMode = context_.config.statusMode;
   response.pseudonym = context_.pseudonym;
-  response.detail = detail;
+  response.detail = publicDetail != nullptr ? std::string(publicDetail) : detail;
   response.requestId = exchange_.id;
   response.target = exchange_.authority.host.empty() ? "" : exchange_.authority.hostPort();
   response.upstream = exchange_.upstreamAddress;
@@ -651,15 +752,19 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   response.elapsedMs = elapsed;
   response.accept = exchange_.accept;
   response.close = !keep;
+  if (extraFields != nullptr) {
+    response.extraFields = *extraFields;
+  }
   if (error == ProxyError::MethodNotAllowed) {
     response.extraFields.add("Allow", std::string(kAllowedMethods));
   }
   // One diagnostic line per failure: upstream trouble is a warning, client mistakes info.
   auto level = status >= 500 ? spdlog::level::warn : spdlog::level::info;
   log::diag().log(level,
-                  "{} {} client={} method={} target={} upstream={} phase={} error={} "
+                  "{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
                   "detail={} elapsed_ms={} status={}",
-                  exchange_.id, info.logName, clientAddress_, exchange_.method,
+                  exchange_.id, info.logName, clientAddress_,
+                  exchange_.user.empty() ? "-" : log::quoted(exchange_.user), exchange_.method,
                   log::quoted(exchange_.target),
                   exchange_.upstreamAddress.empty() ? "-" : exchange_.upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
@@ -679,9 +784,10 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
     log::diag().info("{} client {} left during {} after {} ms", exchange_.id, clientAddress_,
                      errors::phaseName(phase), elapsed);
   } else {
-    log::diag().warn("{} {} client={} method={} target={} upstream={} phase={} error={} "
-                     "detail={} elapsed_ms={} status={} (response aborted)",
-                     exchange_.id, info.logName, clientAddress_, exchange_.method,
+    log::diag().warn("{} {} client={} user={} method={} target={} upstream={} phase={} "
+                     "error={} detail={} elapsed_ms={} status={} (response aborted)",
+                     exchange_.id, info.logName, clientAddress_,
+                     exchange_.user.empty() ? "-" : log::quoted(exchange_.user), exchange_.method,
                      log::quoted(exchange_.target), exchange_.upstreamAddress,
                      errors::phaseName(phase), info.type, log::quoted(detail), elapsed,
                      exchange_.status);
@@ -699,6 +805,7 @@ void ClientConnection::logAccess() {
   log::AccessRecord record;
   record.requestId = exchange_.id;
   record.client = clientAddress_;
+  record.user = exchange_.user;
   record.method =
       exchange_.method.empty() ? std::string_view("-") : std::string_view(exchange_.method);
   record.target = exchange_.target;
@@ -781,6 +888,7 @@ void ClientConnection::closeNow(bool reset) {
   }
   transition(State::Closed);
   connector_.cancel();
+  authPending_.reset();
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }

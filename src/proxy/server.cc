@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "gatehouse/auth/user_file.h"
 #include "gatehouse/proxy/worker.h"
 #include "gatehouse/uv/listen_socket.h"
 
@@ -13,6 +14,16 @@ Server::~Server() { stop(); }
 
 void Server::start() {
   const unsigned workers = config_.effectiveWorkers();
+  if (!config_.authFile.empty()) {
+    auth::AuthOptions options;
+    options.path = config_.authFile;
+    options.realm = config_.realm;
+    options.allowPlain = config_.authPlaintext;
+    options.cacheTtlMs = config_.authCacheTtlMs;
+    options.maxFailures = config_.authMaxFailures;
+    options.failureWindowMs = config_.authFailureWindowMs;
+    authStore_ = std::make_unique<auth::AuthStore>(options); // throws if unreadable
+  }
   std::vector<std::vector<int>> fdsPerWorker(workers);
   try {
     for (uv::SocketAddress address : config_.listenAddresses()) {
@@ -45,7 +56,7 @@ void Server::start() {
   }
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(
-        std::make_unique<Worker>(config_, counters_, fdsPerWorker[w], w, pseudonym_));
+        std::make_unique<Worker>(config_, counters_, fdsPerWorker[w], w, pseudonym_, authStore_.get()));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->run(); });

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "gatehouse/auth/authenticator.h"
 #include "gatehouse/log/log.h"
 #include "gatehouse/proxy/client_connection.h"
 #include "gatehouse/proxy/upstream.h"
@@ -13,7 +14,7 @@
 namespace gatehouse::proxy {
 
 Worker::Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
-               unsigned index, std::string pseudonym)
+               unsigned index, std::string pseudonym, auth::AuthStore* authStore)
     : config_(config), listenFds_(std::move(listenFds)), loop_(std::make_unique<uv::Loop>()) {
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
@@ -38,6 +39,10 @@ Worker::Worker(const config::Config& config, SharedCounters& counters, std::vect
                                                            .requestLimits = request,
                                                            .responseLimits = response,
                                                            .connections = {}});
+  if (authStore != nullptr) {
+    authenticator_ = std::make_unique<auth::Authenticator>(*loop_, *authStore);
+    context_->authenticator = authenticator_.get();
+  }
 }
 
 Worker::~Worker() = default;

@@ -42,6 +42,13 @@ struct Config {
   uint64_t maxHeaderFields = 100;
   uint64_t maxTargetLength = 8 * 1024;
   uint64_t maxConnections = 10'000;
+  // Proxy authentication (off when authFile is empty).
+  std::string authFile;
+  std::string realm = "gatehouse";
+  bool authPlaintext = false;
+  uint64_t authCacheTtlMs = 5 * 60 * 1000;
+  uint64_t authMaxFailures = 10;
+  uint64_t authFailureWindowMs = 60 * 1000;
 
   // The listen addresses, parsed (validated at load).
   std::vector<uv::SocketAddress> listenAddresses() const;

@@ -39,6 +39,8 @@ enum class ProxyError : uint8_t {
   UnsupportedScheme,     // https:// in absolute-form (TLS to origins: not yet)
   ExpectationFailed,     // an Expect other than 100-continue
   MethodNotAllowed,      // TRACE at Max-Forwards 0 when TRACE is disabled
+  AuthRequired,          // missing or invalid proxy credentials (407)
+  AuthThrottled,         // too many wrong passwords from this address (429)
   ClientClosed,          // the client left before the response was complete (logged 499)
   Internal,              // a bug or resource failure inside the proxy
   kCount

@@ -52,6 +52,9 @@ public:
 
   // Feeds bytes; `used` says how many were consumed before the returned stop.
   ParseStatus execute(std::string_view data, size_t& used);
+  // Forgets the current message and any error: the next bytes start a new head (used after a
+  // refused CONNECT, whose parser is otherwise left in tunnel mode).
+  void reset();
   // The peer closed: completes an until-close body, or reports a truncated message.
   ParseStatus finish();
 

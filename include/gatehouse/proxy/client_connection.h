@@ -20,6 +20,11 @@
 #include "gatehouse/proxy/upstream_connector.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
+#include "gatehouse/uv/work.h"
+
+namespace gatehouse::auth {
+struct AuthDecision;
+} // namespace gatehouse::auth
 
 namespace gatehouse::proxy {
 
@@ -77,6 +82,7 @@ private:
     errors::ProxyError error = errors::ProxyError::None;
     errors::Phase phase = errors::Phase::ReadHead;
     std::string accept;
+    std::string user; // the authenticated user, for the access log
   };
 
   ClientConnection(WorkerContext& context, uv::TcpStream* stream);
@@ -86,6 +92,10 @@ private:
   void armTimer();
   void processInput(std::string_view data);
   void onRequestHead();
+  void authorize();
+  void onAuthDecision(const auth::AuthDecision& decision);
+  void continueRequest();
+  bool discardRequest();
   void onRequestComplete();
   void startUpstream();
   void sendRequestHead();
@@ -97,8 +107,11 @@ private:
   void updateClientReading();
   bool finishBodylessRequest();
   void respondLocal(std::string response, int status, bool close);
+  // Answers with the error's status and page. `publicDetail`, when given, replaces `detail`
+  // in what the client sees (the log always has `detail`).
   void respondError(errors::ProxyError error, errors::Phase phase, std::string detail,
-                    std::string rcode = {});
+                    std::string rcode = {}, const http::HeaderList* extraFields = nullptr,
+                    const char* publicDetail = nullptr);
   void abortExchange(errors::ProxyError error, errors::Phase phase, std::string detail);
   void logAccess();
   void beginDraining();
@@ -144,6 +157,7 @@ private:
   uint64_t id_;
   unsigned requestCount_ = 0;
   std::string clientAddress_;
+  std::string clientHost_; // address without port: the throttling key
   http::MessageParser parser_;
   std::string pending_; // client bytes read but not yet consumed (kept only while needed)
   uint64_t lastClientActivity_ = 0;
@@ -151,6 +165,8 @@ private:
   uint64_t stateSince_ = 0;
   bool processing_ = false; // inside processInput(): nested calls must not consume pending_
   bool clientEof_ = false;
+  bool discardInput_ = false; // drop the rest of the current read (after a refused CONNECT)
+  uv::WorkRequestPtr authPending_;
   Exchange exchange_;
   UpstreamConnector connector_;
   UpstreamConnection* upstream_ = nullptr;

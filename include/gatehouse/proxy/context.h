@@ -14,6 +14,10 @@ class Loop;
 class Resolver;
 } // namespace gatehouse::uv
 
+namespace gatehouse::auth {
+class Authenticator;
+} // namespace gatehouse::auth
+
 namespace gatehouse::proxy {
 
 class UpstreamPool;
@@ -37,6 +41,8 @@ struct WorkerContext {
   unsigned workerIndex = 0;
   http::ParserLimits requestLimits;
   http::ParserLimits responseLimits;
+  // Proxy authentication; null when the proxy is open.
+  auth::Authenticator* authenticator = nullptr;
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
   std::unordered_set<ClientConnection*> connections;

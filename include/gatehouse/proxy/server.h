@@ -9,6 +9,10 @@
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/uv/socket_address.h"
 
+namespace gatehouse::auth {
+class AuthStore;
+} // namespace gatehouse::auth
+
 namespace gatehouse::proxy {
 
 class Worker;
@@ -27,11 +31,14 @@ public:
   const std::string& pseudonym() const { return pseudonym_; }
   const SharedCounters& counters() const { return counters_; }
   const config::Config& config() const { return config_; }
+  // Proxy authentication's shared state; null when the proxy is open.
+  auth::AuthStore* authStore() const { return authStore_.get(); }
 
 private:
   config::Config config_;
   SharedCounters counters_;
   std::string pseudonym_;
+  std::unique_ptr<auth::AuthStore> authStore_;
   std::vector<uv::SocketAddress> bound_;
   std::vector<int> fds_;
   std::vector<std::unique_ptr<Worker>> workers_;

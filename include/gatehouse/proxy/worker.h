@@ -13,12 +13,17 @@ namespace gatehouse::uv {
 class Acceptor;
 } // namespace gatehouse::uv
 
+namespace gatehouse::auth {
+class AuthStore;
+class Authenticator;
+} // namespace gatehouse::auth
+
 namespace gatehouse::proxy {
 
 class Worker {
 public:
   Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
-         unsigned index, std::string pseudonym);
+         unsigned index, std::string pseudonym, auth::AuthStore* authStore);
   ~Worker();
   // Runs the loop until requestStop(); call on the worker's own thread.
   void run();
@@ -33,6 +38,7 @@ private:
   std::unique_ptr<uv::Loop> loop_;
   std::unique_ptr<uv::Resolver> resolver_;
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<WorkerContext> context_;
   std::vector<uv::Acceptor*> acceptors_;
 };

@@ -1,0 +1,61 @@
+#pragma once
+// Per-worker authentication: decodes Proxy-Authorization, answers from a cache of recent
+// successes, and checks slow hashes on the thread pool so the event loop never blocks.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "gatehouse/auth/basic_credentials.h"
+#include "gatehouse/auth/user_file.h"
+#include "gatehouse/uv/work.h"
+
+namespace gatehouse::uv {
+class Loop;
+}
+
+namespace gatehouse::auth {
+
+// The outcome for one request.
+struct AuthDecision {
+  Refusal refusal = Refusal::None;
+  std::string user;   // known once the header decoded (never the password)
+  std::string detail; // extra for the log: the scheme named, the hash format
+  uint64_t retryAfterSeconds = 0;
+  bool allowed() const { return refusal == Refusal::None; }
+};
+
+class Authenticator {
+public:
+  using Done = std::function<void(const AuthDecision&)>;
+  static constexpr size_t kMaxCacheEntries = 10'000;
+
+  Authenticator(uv::Loop& loop, AuthStore& store) : loop_(loop), store_(store) {}
+
+  // Decides at once when it can (no or bad credentials, a cached success, a fast hash);
+  // otherwise starts an off-loop check, stores its handle in `pending`, returns nullopt, and
+  // calls `done` on the loop later (never if `pending` is destroyed first).
+  std::optional<AuthDecision> check(const std::string& clientAddress,
+                                    std::optional<std::string_view> header, Done done,
+                                    uv::WorkRequestPtr& pending);
+  size_t cacheSize() const { return cache_.size(); }
+
+private:
+  struct CacheEntry {
+    uint64_t expiresAt = 0;
+    uint64_t generation = 0;
+  };
+  void remember(const std::string& key, uint64_t generation);
+  AuthDecision finish(const std::string& clientAddress, const std::string& key,
+                      uint64_t generation, std::string user, VerifyResult result,
+                      HashFormat format);
+
+  uv::Loop& loop_;
+  AuthStore& store_;
+  std::unordered_map<std::string, CacheEntry> cache_;
+};
+
+} // namespace gatehouse::auth
