@@ -337,9 +337,7 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
   if (!decision.detail.empty()) {
     detail += " (" + decision.detail + ")";
   }
-  if (!decision.user.empty()) {
-    detail += " user=" + log::quoted(decision.user);
-  }
+  exchange_.claimedUser = decision.user;
   http::HeaderList fields;
   if (decision.refusal == auth::Refusal::Throttled) {
     fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
@@ -764,7 +762,10 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
                   "{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
                   "detail={} elapsed_ms={} status={}",
                   exchange_.id, info.logName, clientAddress_,
-                  exchange_.user.empty() ? "-" : log::quoted(exchange_.user), exchange_.method,
+                  !exchange_.user.empty()          ? log::quoted(exchange_.user)
+                  : !exchange_.claimedUser.empty() ? log::quoted(exchange_.claimedUser)
+                                                   : std::string("-"),
+                  exchange_.method,
                   log::quoted(exchange_.target),
                   exchange_.upstreamAddress.empty() ? "-" : exchange_.upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);

@@ -82,7 +82,8 @@ private:
     errors::ProxyError error = errors::ProxyError::None;
     errors::Phase phase = errors::Phase::ReadHead;
     std::string accept;
-    std::string user; // the authenticated user, for the access log
+    std::string user;        // the authenticated user, for the access log
+    std::string claimedUser; // the user a refused request named, for the log line only
   };
 
   ClientConnection(WorkerContext& context, uv::TcpStream* stream);
