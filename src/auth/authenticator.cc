@@ -10,24 +10,30 @@ namespace gatehouse::auth {
 
 namespace {
 
-// The cache key: a SHA-256 of user and password, so no password is kept in memory.
-std::string credentialKey(const BasicCredentials& c) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx, c.user.data(), c.user.size());
-  EVP_DigestUpdate(ctx, "\0", 1);
-  EVP_DigestUpdate(ctx, c.password.data(), c.password.size());
-  EVP_DigestFinal_ex(ctx, out, &len);
-  EVP_MD_CTX_free(ctx);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
-
 // An unknown user still costs a bcrypt check, so timing does not reveal who exists.
 constexpr const char* kDummyHash = "$2y$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
 
 } // namespace
+
+Authenticator::Authenticator(uv::Loop& loop, AuthStore& store)
+    : loop_(loop), store_(store), sha256_(EVP_MD_fetch(nullptr, "SHA2-256", nullptr)),
+      digestContext_(EVP_MD_CTX_new()) {}
+
+Authenticator::~Authenticator() {
+  EVP_MD_CTX_free(digestContext_);
+  EVP_MD_free(sha256_);
+}
+
+std::string Authenticator::credentialKey(const BasicCredentials& c) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestInit_ex2(digestContext_, sha256_, nullptr);
+  EVP_DigestUpdate(digestContext_, c.user.data(), c.user.size());
+  EVP_DigestUpdate(digestContext_, "\0", 1);
+  EVP_DigestUpdate(digestContext_, c.password.data(), c.password.size());
+  EVP_DigestFinal_ex(digestContext_, out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
 
 void Authenticator::remember(const std::string& key, uint64_t generation) {
   if (cache_.size() >= kMaxCacheEntries) {

@@ -30,6 +30,27 @@ void HeadScanner::reset() {
 
 HeadScanner::Result HeadScanner::scan(std::string_view data, size_t& used) {
   for (size_t i = 0; i < data.size(); ++i) {
+    // Fast path through the start line and field values: only bytes <= CR need a look there.
+    if (!afterCr_ && (lines_ == 0 || sawColon_) && lineLength_ > 0) {
+      size_t run = i;
+      while (run < data.size() && static_cast<unsigned char>(data[run]) > '\r') {
+        ++run;
+      }
+      size_t skipped = run - i;
+      if (skipped > 0) {
+        if (total_ + skipped > limits_.maxHeadBytes ||
+            (lines_ == 0 && lineLength_ + skipped > limits_.maxStartLine)) {
+          // Let the byte-wise checks below report exactly which limit was hit.
+        } else {
+          total_ += skipped;
+          lineLength_ += skipped;
+          i = run;
+          if (i == data.size()) {
+            break;
+          }
+        }
+      }
+    }
     char c = data[i];
     if (++total_ > limits_.maxHeadBytes) {
       return fail(lines_ == 0 && lineLength_ > limits_.maxStartLine

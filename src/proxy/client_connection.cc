@@ -1,5 +1,7 @@
 #include "gatehouse/proxy/client_connection.h"
 
+#include <openssl/crypto.h>
+
 #include "gatehouse/auth/authenticator.h"
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/serializer.h"
@@ -69,6 +71,9 @@ ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream
 }
 
 ClientConnection::~ClientConnection() {
+  if (authMemo_) {
+    OPENSSL_cleanse(authMemo_->header.data(), authMemo_->header.size());
+  }
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -302,10 +307,18 @@ void ClientConnection::authorize() {
     continueRequest();
     return;
   }
+  auto header = parser_.request().headers.get("proxy-authorization");
+  auth::Authenticator& authenticator = *context_.authenticator;
+  if (authMemo_ && header && *header == authMemo_->header &&
+      authMemo_->expiresAt > context_.loop.now() &&
+      authMemo_->generation == authenticator.generation()) {
+    exchange_.user = authMemo_->user;
+    continueRequest();
+    return;
+  }
   transition(State::Authorizing);
   exchange_.phase = Phase::Auth;
-  auto header = parser_.request().headers.get("proxy-authorization");
-  auto decision = context_.authenticator->check(
+  auto decision = authenticator.check(
       clientHost_, header,
       [this](const auth::AuthDecision& d) {
         // Off-loop verification finished: this runs from the loop, outside processInput().
@@ -329,6 +342,16 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
   }
   if (decision.allowed()) {
     exchange_.user = decision.user;
+    if (auto header = parser_.request().headers.get("proxy-authorization")) {
+      if (!authMemo_) {
+        authMemo_ = std::make_unique<AuthMemo>();
+      }
+      OPENSSL_cleanse(authMemo_->header.data(), authMemo_->header.size());
+      authMemo_->header = std::string(*header);
+      authMemo_->user = decision.user;
+      authMemo_->generation = context_.authenticator->generation();
+      authMemo_->expiresAt = context_.loop.now() + context_.authenticator->cacheTtlMs();
+    }
     continueRequest();
     return;
   }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <openssl/types.h>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,7 +34,10 @@ public:
   using Done = std::function<void(const AuthDecision&)>;
   static constexpr size_t kMaxCacheEntries = 10'000;
 
-  Authenticator(uv::Loop& loop, AuthStore& store) : loop_(loop), store_(store) {}
+  Authenticator(uv::Loop& loop, AuthStore& store);
+  ~Authenticator();
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
 
   // Decides at once when it can (no or bad credentials, a cached success, a fast hash);
   // otherwise starts an off-loop check, stores its handle in `pending`, returns nullopt, and
@@ -42,6 +46,9 @@ public:
                                     std::optional<std::string_view> header, Done done,
                                     uv::WorkRequestPtr& pending);
   size_t cacheSize() const { return cache_.size(); }
+  // The user table's generation now: a decision made under another generation is stale.
+  uint64_t generation() const { return store_.users()->generation; }
+  uint64_t cacheTtlMs() const { return store_.options().cacheTtlMs; }
 
 private:
   struct CacheEntry {
@@ -49,6 +56,8 @@ private:
     uint64_t generation = 0;
   };
   void remember(const std::string& key, uint64_t generation);
+  // SHA-256 of user and password: the cache key, so no password is kept in memory.
+  std::string credentialKey(const BasicCredentials& credentials);
   AuthDecision finish(const std::string& clientAddress, const std::string& key,
                       uint64_t generation, std::string user, VerifyResult result,
                       HashFormat format);
@@ -56,6 +65,9 @@ private:
   uv::Loop& loop_;
   AuthStore& store_;
   std::unordered_map<std::string, CacheEntry> cache_;
+  // Fetched once: OpenSSL 3's implicit fetch per digest call costs more than the hash.
+  EVP_MD* sha256_ = nullptr;
+  EVP_MD_CTX* digestContext_ = nullptr;
 };
 
 } // namespace gatehouse::auth

@@ -168,6 +168,15 @@ private:
   bool clientEof_ = false;
   bool discardInput_ = false; // drop the rest of the current read (after a refused CONNECT)
   uv::WorkRequestPtr authPending_;
+  // The Proxy-Authorization value last accepted on this connection, so that keep-alive
+  // requests repeating it skip decoding and hashing. Wiped when the connection closes.
+  struct AuthMemo {
+    std::string header;
+    std::string user;
+    uint64_t generation = 0;
+    uint64_t expiresAt = 0;
+  };
+  std::unique_ptr<AuthMemo> authMemo_;
   Exchange exchange_;
   UpstreamConnector connector_;
   UpstreamConnection* upstream_ = nullptr;

@@ -271,3 +271,21 @@ TEST_CASE("the user file reloads; a broken file keeps the old users") {
   client.sendAll(getVia(upstream, basic("newcomer:fresh")));
   CHECK(readResponse(client).status == 200);
 }
+
+TEST_CASE("a user removed by a reload loses access even on an open keep-alive connection") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  client.sendAll(getVia(upstream, basic("sha1:pa:ss")));
+  CHECK(readResponse(client).status == 200);
+  client.sendAll(getVia(upstream, basic("sha1:pa:ss")));
+  CHECK(readResponse(client).status == 200); // answered from the connection's memo
+  int rc = -1;
+  runCommand("htpasswd -D " + users.path() + " sha1 2>/dev/null", &rc);
+  REQUIRE(rc == 0);
+  CHECK(proxy.server().authStore()->reload().find("reloaded 5 users") == 0);
+  client.sendAll(getVia(upstream, basic("sha1:pa:ss")));
+  CHECK(readResponse(client).status == 407);
+  CHECK_FALSE(proxy.waitForLog({"auth: unknown user", "user=\"sha1\""}).empty());
+}
