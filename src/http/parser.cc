@@ -29,6 +29,10 @@ struct MessageParser::Callbacks {
   }
   static int onUrl(llhttp_t* p, const char* at, size_t len) noexcept {
     MessageParser* self = owner(p);
+    if (self->request_.method.empty()) {
+      // Known from here on; set early so a head refused later still names its method.
+      self->request_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+    }
     if (self->request_.target.size() + len > self->limits_.maxTargetLength) {
       self->errorStatus_ = 414;
       self->errorReason_ = "request target longer than " +
@@ -243,6 +247,8 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     phase_ = Phase::Head;
     headBytes_ = 0;
     scanner_.reset();
+    request_ = RequestHead{};
+    response_ = ResponseHead{};
   }
   if (phase_ == Phase::Head) {
     if (data.empty()) {
@@ -252,6 +258,17 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     HeadScanner::Result scan = scanner_.scan(data, headPart);
     if (scan == HeadScanner::Result::Error) {
       HeadScanError e = scanner_.error();
+      if (type_ == Type::Request && request_.method.empty() && headBytes_ == 0) {
+        // llhttp never saw this head; name its method for the log from the raw bytes.
+        std::string_view line = data.substr(data.find_first_not_of("\r\n") == std::string_view::npos
+                                                ? 0
+                                                : data.find_first_not_of("\r\n"));
+        std::string_view token = line.substr(0, std::min<size_t>(line.find(' '), 24));
+        if (!token.empty() && token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-") ==
+                                  std::string_view::npos) {
+          request_.method = std::string(token);
+        }
+      }
       int status = e == HeadScanError::HeadTooLarge || e == HeadScanError::TooManyFields ? 431
                    : e == HeadScanError::StartLineTooLong                                ? 414
                                                                                           : 400;
