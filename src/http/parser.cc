@@ -243,6 +243,9 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     return ParseStatus::Error;
   }
   if (phase_ == Phase::Done) {
+    if (data.empty()) {
+      return ParseStatus::NeedMore; // the last message stays readable until a new one starts
+    }
     // The previous message ended; the next head starts here.
     phase_ = Phase::Head;
     headBytes_ = 0;
