@@ -1,5 +1,7 @@
 #include "gatehouse/http/head_scanner.h"
 
+#include <algorithm>
+
 namespace gatehouse::http {
 
 const char* describe(HeadScanError error) {
@@ -31,24 +33,24 @@ void HeadScanner::reset() {
 HeadScanner::Result HeadScanner::scan(std::string_view data, size_t& used) {
   for (size_t i = 0; i < data.size(); ++i) {
     // Fast path through the start line and field values: only bytes <= CR need a look there.
+    // The run stops where a limit would be crossed, so the byte-wise checks below report it.
     if (!afterCr_ && (lines_ == 0 || sawColon_) && lineLength_ > 0) {
+      size_t allowance = limits_.maxHeadBytes > total_ ? limits_.maxHeadBytes - total_ : 0;
+      if (lines_ == 0) {
+        allowance = std::min(allowance, limits_.maxStartLine > lineLength_
+                                            ? limits_.maxStartLine - lineLength_
+                                            : size_t(0));
+      }
+      size_t end = std::min(data.size(), i + allowance);
       size_t run = i;
-      while (run < data.size() && static_cast<unsigned char>(data[run]) > '\r') {
+      while (run < end && static_cast<unsigned char>(data[run]) > '\r') {
         ++run;
       }
-      size_t skipped = run - i;
-      if (skipped > 0) {
-        if (total_ + skipped > limits_.maxHeadBytes ||
-            (lines_ == 0 && lineLength_ + skipped > limits_.maxStartLine)) {
-          // Let the byte-wise checks below report exactly which limit was hit.
-        } else {
-          total_ += skipped;
-          lineLength_ += skipped;
-          i = run;
-          if (i == data.size()) {
-            break;
-          }
-        }
+      total_ += run - i;
+      lineLength_ += run - i;
+      i = run;
+      if (i == data.size()) {
+        break;
       }
     }
     char c = data[i];

@@ -13,8 +13,6 @@ namespace gatehouse::proxy {
 using errors::Phase;
 using errors::ProxyError;
 
-namespace {
-
 // libuv reports -errno on Unix; the connect errors that have their own row in the table.
 ProxyError connectErrorFor(int status) {
   switch (-status) {
@@ -29,8 +27,6 @@ ProxyError connectErrorFor(int status) {
   default: return ProxyError::ConnectFailed;
   }
 }
-
-} // namespace
 
 UpstreamConnection::UpstreamConnection(WorkerContext& context, const uv::SocketAddress& address,
                                        std::string key, UpstreamEvents* events)

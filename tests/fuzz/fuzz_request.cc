@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "gatehouse/auth/basic_credentials.h"
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/parser.h"
 #include "gatehouse/http/uri.h"
@@ -44,6 +45,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         http::wantsClose(head.headers, head.versionMinor);
         http::viaNames(head.headers, "gh");
         http::maxForwards(head.headers);
+        if (auto credentials = head.headers.get("proxy-authorization")) {
+          auth::Refusal refusal;
+          std::string scheme;
+          auth::parseBasic(*credentials, refusal, scheme);
+        }
         std::string error;
         if (head.isConnect()) {
           http::parseAuthorityForm(head.target, error);

@@ -26,6 +26,10 @@ struct UpstreamFailure {
   std::string detail; // libuv error name or parser reason
 };
 
+// The table row for a failed TCP connect (a negative libuv/errno status): refused, timed out,
+// unreachable, or any other failure.
+errors::ProxyError connectErrorFor(int status);
+
 // Receives one upstream connection's events. After any call the connection may have been
 // closed or released by the receiver; the connection checks before going on.
 class UpstreamEvents {

@@ -69,6 +69,30 @@ TEST_CASE("a name resolved by the fake DNS is fetched") {
         std::string::npos);
 }
 
+TEST_CASE("every resolved address is tried in turn") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("second address")));
+  // 127.0.0.2 is loopback too, but nothing listens there on this port: refused, then 127.0.0.1.
+  FakeDns dns(std::map<std::string, std::string>{{"two.test", "127.0.0.2,127.0.0.1"}});
+  auto config = testConfig();
+  config.dnsServers = dns.server();
+  ProxyHarness proxy(config);
+  Response r = fetch(proxy, getFor("two.test:" + std::to_string(upstream.port())));
+  CHECK(r.status == 200);
+  CHECK(r.body == "second address");
+  CHECK_FALSE(proxy.waitForLog({"connect to 127.0.0.2:", "failed"}).empty());
+}
+
+TEST_CASE("/etc/hosts answers before DNS (localhost)") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("from hosts")));
+  FakeDns dns({});
+  auto config = testConfig();
+  config.dnsServers = dns.server();
+  ProxyHarness proxy(config);
+  Response r = fetch(proxy, getFor("localhost:" + std::to_string(upstream.port())));
+  CHECK(r.status == 200);
+  CHECK(r.body == "from hosts");
+}
+
 TEST_CASE("DNS that does not answer: 504 dns_timeout") {
   FakeDns dns({}, FakeDns::Mode::Silent);
   auto config = testConfig();

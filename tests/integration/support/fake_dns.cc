@@ -72,12 +72,21 @@ void FakeDns::serve() {
     if (it == records_.end()) {
       reply[3] = static_cast<char>(0x83); // NXDOMAIN
     } else if (qtype == 1) {
-      reply[7] = 1; // one answer
-      in_addr ip{};
-      inet_pton(AF_INET, it->second.c_str(), &ip);
-      const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4};
-      reply.append(reinterpret_cast<const char*>(answer), sizeof answer);
-      reply.append(reinterpret_cast<const char*>(&ip), 4);
+      // One A record per comma-separated address, in the order given.
+      std::string list = it->second;
+      unsigned char count = 0;
+      while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string address = list.substr(0, comma);
+        list = comma == std::string::npos ? "" : list.substr(comma + 1);
+        in_addr ip{};
+        inet_pton(AF_INET, address.c_str(), &ip);
+        const unsigned char answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4};
+        reply.append(reinterpret_cast<const char*>(answer), sizeof answer);
+        reply.append(reinterpret_cast<const char*>(&ip), 4);
+        ++count;
+      }
+      reply[7] = static_cast<char>(count);
     } // other types: NOERROR, no answer (NODATA)
     ::sendto(fd_, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLen);
   }

@@ -1,6 +1,7 @@
 #pragma once
 // A tiny DNS server on 127.0.0.1 (UDP, port 0) so tests never query a real resolver: names in
-// its table get A records, anything else NXDOMAIN, and "silent" mode never answers.
+// its table get A records ("127.0.0.2,127.0.0.1" gives two, in that order), anything else
+// NXDOMAIN, and "silent" mode never answers.
 
 #include <atomic>
 #include <map>

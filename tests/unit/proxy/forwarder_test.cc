@@ -2,6 +2,9 @@
 
 #include "gatehouse/proxy/error_response.h"
 #include "gatehouse/proxy/forwarder.h"
+#include "gatehouse/proxy/upstream.h"
+
+#include <cerrno>
 
 using namespace gatehouse;
 using namespace gatehouse::proxy;
@@ -90,4 +93,14 @@ TEST_CASE("error responses carry an RFC 9209 Proxy-Status and a short body") {
   r.error = errors::ProxyError::DnsNotFound;
   r.rcode = "NXDOMAIN";
   CHECK(proxyStatusValue(r).find("error=dns_error; rcode=\"NXDOMAIN\"") != std::string::npos);
+}
+
+TEST_CASE("connect errors map to their rows (unreachable cannot be produced on loopback)") {
+  using errors::ProxyError;
+  CHECK(connectErrorFor(-ECONNREFUSED) == ProxyError::ConnectRefused);
+  CHECK(connectErrorFor(-ETIMEDOUT) == ProxyError::ConnectTimeout);
+  CHECK(connectErrorFor(-ENETUNREACH) == ProxyError::DestinationUnreachable);
+  CHECK(connectErrorFor(-EHOSTUNREACH) == ProxyError::DestinationUnreachable);
+  CHECK(connectErrorFor(-EACCES) == ProxyError::ConnectFailed);
+  CHECK(errors::info(ProxyError::DestinationUnreachable).type == "destination_unavailable");
 }

@@ -1,0 +1,156 @@
+// The gatehouse binary as users run it: --check, errors naming flag or file and line, and a
+// running proxy reloading its user file on SIGHUP and when the file changes.
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../support/fake_upstream.h"
+#include "../support/proxy_harness.h"
+#include "gatehouse/auth/basic_credentials.h"
+
+using namespace gatehouse::test;
+
+namespace {
+
+// The proxy binary in a child process, its stderr read line by line.
+class ProxyProcess {
+public:
+  explicit ProxyProcess(std::vector<std::string> args) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fds[1], 2);
+      std::vector<char*> argv;
+      std::string binary = GATEHOUSE_BINARY;
+      argv.push_back(binary.data());
+      for (auto& a : args) {
+        argv.push_back(a.data());
+      }
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(fds[1]);
+    stderr_ = fds[0];
+  }
+  ~ProxyProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(stderr_);
+  }
+  // Reads stderr until a line containing `needle`; returns it ("" on timeout or EOF).
+  std::string waitForLine(const std::string& needle, int timeoutMs = 10'000) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (true) {
+      size_t nl;
+      while ((nl = buffer_.find('\n')) != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        if (line.find(needle) != std::string::npos) {
+          return line;
+        }
+      }
+      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now())
+                                      .count());
+      pollfd p{stderr_, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, left) <= 0) {
+        return "";
+      }
+      char buf[4096];
+      ssize_t n = ::read(stderr_, buf, sizeof buf);
+      if (n <= 0) {
+        return "";
+      }
+      buffer_.append(buf, static_cast<size_t>(n));
+    }
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+private:
+  pid_t pid_ = -1;
+  int stderr_ = -1;
+  std::string buffer_;
+};
+
+std::string tempFile(const std::string& name, const std::string& text) {
+  std::string path = "/tmp/gatehouse-cli-" + std::to_string(::getpid()) + "-" + name;
+  std::ofstream(path, std::ios::trunc) << text;
+  return path;
+}
+
+int statusThrough(uint16_t proxyPort, const FakeUpstream& upstream, const std::string& userPass) {
+  Socket client = Socket::connectTo(proxyPort);
+  client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n"
+                 "Proxy-Authorization: Basic " + gatehouse::auth::encodeBase64(userPass) +
+                 "\r\n\r\n");
+  return readResponse(client).status;
+}
+
+} // namespace
+
+TEST_CASE("--check validates the shipped configuration") {
+  int rc = -1;
+  std::string out = runCommand(std::string(GATEHOUSE_BINARY) + " --config " +
+                                   GATEHOUSE_SOURCE_DIR "/conf/gatehouse.toml --check 2>&1",
+                               &rc);
+  CHECK(rc == 0);
+  CHECK(out.find("is valid") != std::string::npos);
+}
+
+TEST_CASE("configuration errors name the file and line, or the flag") {
+  std::string bad = tempFile("bad.toml", "listen = [\"127.0.0.1:0\"]\n\nconect_timeout = \"2s\"\n");
+  int rc = -1;
+  std::string out = runCommand(std::string(GATEHOUSE_BINARY) + " --config " + bad + " --check 2>&1", &rc);
+  CHECK(rc == 1);
+  CHECK(out.find(bad + ":3: unknown key \"conect_timeout\"") != std::string::npos);
+  out = runCommand(std::string(GATEHOUSE_BINARY) + " --connect-timeout 5x --check 2>&1", &rc);
+  CHECK(rc != 0);
+  CHECK(out.find("--connect-timeout") != std::string::npos);
+  CHECK(out.find("invalid duration \"5x\"") != std::string::npos);
+  out = runCommand(std::string(GATEHOUSE_BINARY) + " --auth-file /nonexistent/users --listen 127.0.0.1:0 2>&1", &rc);
+  CHECK(rc == 1);
+  CHECK(out.find("cannot read the user file") != std::string::npos);
+}
+
+TEST_CASE("the running binary reloads users on SIGHUP and when the file changes") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  std::string users = tempFile("users", "first:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n"); // pa:ss
+  ProxyProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--auth-file", users,
+                      "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort())});
+  std::string listening = proxy.waitForLine("listening on 127.0.0.1:");
+  REQUIRE_FALSE(listening.empty());
+  size_t at = listening.find("127.0.0.1:") + 10;
+  uint16_t port = static_cast<uint16_t>(std::stoi(listening.substr(at)));
+  CHECK(statusThrough(port, upstream, "first:pa:ss") == 200);
+  CHECK(statusThrough(port, upstream, "second:pa:ss") == 407);
+
+  std::ofstream(users, std::ios::app) << "second:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n";
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("reloaded 2 users").empty());
+  CHECK(statusThrough(port, upstream, "second:pa:ss") == 200);
+
+  // No signal this time: the changed modification time is noticed within a few seconds.
+  std::ofstream(users, std::ios::app) << "third:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\nbroken line\n";
+  CHECK_FALSE(proxy.waitForLine("reloaded 3 users").empty());
+  CHECK_FALSE(proxy.waitForLine(":4: not a user:hash line; skipped").empty());
+  CHECK(statusThrough(port, upstream, "third:pa:ss") == 200);
+
+  proxy.signal(SIGTERM);
+  CHECK_FALSE(proxy.waitForLine("stopped").empty());
+  CHECK(proxy.wait() == 0);
+}
