@@ -59,12 +59,13 @@ int main(int argc, char** argv) {
     }
     for (auto& [setting, values] : overrides) {
       if (setting->repeated) {
-        config.listen.clear();
+        setting->clear(config);
       }
       for (const std::string& v : values) {
         setting->apply(config, v);
       }
     }
+    gatehouse::config::validate(config);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
     return 1;

@@ -98,6 +98,38 @@ std::vector<Setting> buildSettings() {
          }
          c.listen.push_back(v);
          return std::nullopt;
+       },
+       [](Config& c) { c.listen.clear(); }},
+      {"tls_listen", "Address of an HTTPS proxy listener (TLS from clients; repeatable)", true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string error;
+         if (!parseListenAddress(v, error)) {
+           return error;
+         }
+         c.tlsListen.push_back(v);
+         return std::nullopt;
+       },
+       [](Config& c) { c.tlsListen.clear(); }},
+      {"tls_cert", "Certificate chain (PEM) of the HTTPS listener", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.tlsCert = v;
+         return std::nullopt;
+       }},
+      {"tls_key", "Private key (PEM) of the HTTPS listener", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.tlsKey = v;
+         return std::nullopt;
+       }},
+      {"tls_client_ca", "CA (PEM) for client certificates on the HTTPS listener (495/496)", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.tlsClientCa = v;
+         return std::nullopt;
+       }},
+      {"upstream_ca", "CA bundle (PEM) for origins fetched over TLS (default: system store)",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         c.upstreamCa = v;
+         return std::nullopt;
        }},
       {"connect_ports", "Ports CONNECT may reach: list and ranges (443,8443,9000-9100) or *",
        false,
@@ -267,7 +299,6 @@ std::string where(const std::string& name, const toml::node& node) {
 }
 
 void applyTable(const toml::table& table, const std::string& name, Config& config) {
-  bool listenSeen = false;
   for (const auto& [key, node] : table) {
     const Setting* setting = nullptr;
     for (const Setting& s : settings()) {
@@ -289,10 +320,7 @@ void applyTable(const toml::table& table, const std::string& name, Config& confi
       }
     };
     if (setting->repeated) {
-      if (!listenSeen) {
-        config.listen.clear(); // the file's list replaces the default
-        listenSeen = true;
-      }
+      setting->clear(config); // the file's list replaces the default
       if (auto array = node.as_array()) {
         if (array->empty()) {
           throw ConfigError(where(name, node) + std::string(key.str()) + ": empty list");
@@ -377,6 +405,26 @@ std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std
     return std::nullopt;
   }
   return address;
+}
+
+void validate(const Config& c) {
+  if (!c.tlsListen.empty() && (c.tlsCert.empty() || c.tlsKey.empty())) {
+    throw ConfigError("tls_listen needs tls_cert and tls_key");
+  }
+  if (c.listen.empty() && c.tlsListen.empty()) {
+    throw ConfigError("nothing to listen on: set listen or tls_listen");
+  }
+}
+
+std::vector<uv::SocketAddress> Config::tlsListenAddresses() const {
+  std::vector<uv::SocketAddress> out;
+  for (const std::string& l : tlsListen) {
+    std::string error;
+    if (auto a = parseListenAddress(l, error)) {
+      out.push_back(*a);
+    }
+  }
+  return out;
 }
 
 std::vector<uv::SocketAddress> Config::listenAddresses() const {

@@ -9,6 +9,7 @@
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/error_response.h"
 #include "gatehouse/proxy/forwarder.h"
+#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
 namespace gatehouse::proxy {
@@ -77,10 +78,13 @@ ClientConnection::~ClientConnection() {
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream) {
+void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool tls) {
   uint64_t open = context.counters.clientConnections.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* conn = new ClientConnection(context, stream);
   conn->client_->setNoDelay(true);
+  if (tls && context.tlsServer != nullptr) {
+    conn->client_->enableTls(tls::Session::server(context.tlsServer->current()));
+  }
   if (open > context.config.maxConnections) {
     // Answer rather than refuse, so the client learns why; the listener keeps accepting.
     conn->exchange_.id = conn->nextRequestId();
@@ -257,6 +261,19 @@ void ClientConnection::onRequestHead() {
   exchange_.accept = std::string(request.headers.get("accept").value_or(""));
   std::string error;
 
+  // A TLS listener with a client CA wants a certificate before anything else.
+  if (const tls::Session* session = client_->tlsSession();
+      session != nullptr && !context_.config.tlsClientCa.empty()) {
+    int certificate = session->clientCertificate();
+    if (certificate <= 0) {
+      exchange_.clientKeepAlive = false;
+      respondError(certificate == 0 ? ProxyError::ClientCertRequired
+                                    : ProxyError::ClientCertInvalid,
+                   Phase::Tls, certificate == 0 ? "no client certificate" : "client certificate "
+                   "did not verify: " + session->clientSubject());
+      return;
+    }
+  }
   // First what the request is (a target we cannot read is a 400 whoever sends it), then who
   // sends it, then whether policy lets it through.
   if (request.isConnect()) {
@@ -392,11 +409,6 @@ void ClientConnection::continueRequest() {
     startUpstream();
     return;
   }
-  if (exchange_.uri.scheme == "https") {
-    respondError(ProxyError::UnsupportedScheme, Phase::ReadHead,
-                 "https:// targets are not fetched by this proxy yet; use CONNECT");
-    return;
-  }
   if (http::viaNames(request.headers, context_.pseudonym)) {
     respondError(ProxyError::LoopDetected, Phase::ReadHead,
                  "Via already names " + context_.pseudonym);
@@ -478,14 +490,15 @@ void ClientConnection::onRequestComplete() {
 
 void ClientConnection::startUpstream() {
   exchange_.phase = Phase::Dns;
+  const bool tls = !exchange_.isConnect && exchange_.uri.scheme == "https";
   if (!exchange_.isConnect && !exchange_.retried) {
-    if (UpstreamConnection* pooled = connector_.takePooled(exchange_.authority)) {
+    if (UpstreamConnection* pooled = connector_.takePooled(exchange_.authority, tls)) {
       onConnectorReady(pooled);
       return;
     }
   }
   transition(State::Resolving);
-  connector_.start(exchange_.authority);
+  connector_.start(exchange_.authority, tls);
   armTimer();
 }
 
@@ -928,6 +941,24 @@ void ClientConnection::closeNow(bool reset) {
 }
 
 void ClientConnection::onStreamClosed(uv::TcpStream&) { handleClosed(); }
+
+void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
+                                         const std::string& detail) {
+  if (status != tls::Status::NotTls || state_ != State::ReadingHead) {
+    log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
+                     clientAddress_, detail);
+    closeNow(false);
+    return;
+  }
+  // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
+  client_->disableTls();
+  exchange_ = Exchange{};
+  exchange_.id = nextRequestId();
+  exchange_.startMs = context_.loop.now();
+  exchange_.clientKeepAlive = false;
+  respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
+               "plain HTTP sent to the TLS port; use https:// for the proxy URL");
+}
 void ClientConnection::onTimerClosed(uv::Timer&) { handleClosed(); }
 
 void ClientConnection::handleClosed() {

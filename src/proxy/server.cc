@@ -24,20 +24,30 @@ void Server::start() {
     options.failureWindowMs = config_.authFailureWindowMs;
     authStore_ = std::make_unique<auth::AuthStore>(options); // throws if unreadable
   }
-  std::vector<std::vector<int>> fdsPerWorker(workers);
-  try {
-    for (uv::SocketAddress address : config_.listenAddresses()) {
+  if (!config_.tlsListen.empty()) {
+    tlsServer_ = std::make_unique<tls::ServerContextHolder>(
+        tls::ServerOptions{config_.tlsCert, config_.tlsKey, config_.tlsClientCa});
+  }
+  upstreamTls_ = tls::makeClientContext(config_.upstreamCa);
+  std::vector<std::vector<Worker::Listener>> listenersPerWorker(workers);
+  auto bindAll = [&](std::vector<uv::SocketAddress> addresses, bool tls,
+                     std::vector<uv::SocketAddress>& bound) {
+    for (uv::SocketAddress address : addresses) {
       // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
       for (unsigned w = 0; w < workers; ++w) {
         int fd = uv::openListenSocket(address, 1024);
         fds_.push_back(fd);
-        fdsPerWorker[w].push_back(fd);
+        listenersPerWorker[w].push_back({fd, tls});
         if (w == 0) {
           address = uv::boundAddress(fd);
-          bound_.push_back(address);
+          bound.push_back(address);
         }
       }
     }
+  };
+  try {
+    bindAll(config_.listenAddresses(), false, bound_);
+    bindAll(config_.tlsListenAddresses(), true, boundTls_);
   } catch (...) {
     for (int fd : fds_) {
       ::close(fd);
@@ -49,19 +59,22 @@ void Server::start() {
   if (pseudonym_.empty()) {
     config::Config withPort = config_;
     withPort.listen.clear();
-    for (const auto& a : bound_) {
+    for (const auto& a : bound_.empty() ? boundTls_ : bound_) {
       withPort.listen.push_back(a.toString());
     }
     pseudonym_ = config::defaultPseudonym(withPort);
   }
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(
-        std::make_unique<Worker>(config_, counters_, fdsPerWorker[w], w, pseudonym_, authStore_.get()));
+        std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w, pseudonym_,
+                                 authStore_.get(), tlsServer_.get(), upstreamTls_));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->run(); });
   }
 }
+
+std::string Server::reloadTls() { return tlsServer_ ? tlsServer_->reload() : ""; }
 
 void Server::stop() {
   for (auto& worker : workers_) {

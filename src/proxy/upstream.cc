@@ -38,8 +38,11 @@ UpstreamConnection::UpstreamConnection(WorkerContext& context, const uv::SocketA
 
 UpstreamConnection* UpstreamConnection::connect(WorkerContext& context,
                                                 const uv::SocketAddress& address,
-                                                std::string poolKey, UpstreamEvents* events) {
+                                                std::string poolKey, UpstreamEvents* events,
+                                                tls::ContextPtr tlsContext, std::string tlsHost) {
   auto* conn = new UpstreamConnection(context, address, std::move(poolKey), events);
+  conn->tlsContext_ = std::move(tlsContext);
+  conn->tlsHost_ = std::move(tlsHost);
   context.counters.upstreamConnectsOpened.fetch_add(1, std::memory_order_relaxed);
   int rc = conn->stream_->connect(address);
   if (rc != 0) {
@@ -291,6 +294,10 @@ void UpstreamConnection::onStreamConnected(uv::TcpStream&, int status) {
   timer_->stop();
   state_ = State::Ready;
   stream_->setNoDelay(true);
+  if (tlsContext_) {
+    // The handshake starts with the first write (the request head) and runs on the loop.
+    stream_->enableTls(tls::Session::client(tlsContext_, tlsHost_));
+  }
   stream_->startRead();
   if (events_ != nullptr) {
     events_->onUpstreamConnected(*this);
@@ -310,6 +317,24 @@ void UpstreamConnection::onStreamDrained(uv::TcpStream&) {
 }
 
 void UpstreamConnection::onStreamClosed(uv::TcpStream&) { handleClosed(); }
+
+void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
+                                           const std::string& detail) {
+  if (state_ == State::Idle) {
+    close();
+    return;
+  }
+  const tls::Session* session = stream.tlsSession();
+  const bool certificate = session != nullptr && session->certificateError();
+  if (session != nullptr && session->handshakeDone()) {
+    const bool headSeen = state_ == State::ReadingBody;
+    fail(headSeen ? ProxyError::UpstreamBodyAborted : ProxyError::UpstreamClosed,
+         headSeen ? Phase::ReadBody : Phase::WaitHead, detail);
+    return;
+  }
+  fail(certificate ? ProxyError::TlsCertificateError : ProxyError::TlsProtocolError, Phase::Tls,
+       detail);
+}
 void UpstreamConnection::onTimerClosed(uv::Timer&) { handleClosed(); }
 
 void UpstreamConnection::onTimer(uv::Timer&) {

@@ -9,13 +9,22 @@ namespace gatehouse::proxy {
 using errors::Phase;
 using errors::ProxyError;
 
-UpstreamConnection* UpstreamConnector::takePooled(const http::Authority& authority) {
-  return context_.pool.take(authority.hostPort());
+namespace {
+// Pool key: TLS and plain connections to the same host and port are not interchangeable.
+std::string poolKeyFor(const http::Authority& authority, bool tls) {
+  return (tls ? "https://" : "") + authority.hostPort();
+}
+} // namespace
+
+UpstreamConnection* UpstreamConnector::takePooled(const http::Authority& authority, bool tls) {
+  return context_.pool.take(poolKeyFor(authority, tls));
 }
 
-void UpstreamConnector::start(const http::Authority& authority) {
+void UpstreamConnector::start(const http::Authority& authority, bool tls) {
   cancel();
-  key_ = authority.hostPort();
+  key_ = poolKeyFor(authority, tls);
+  tls_ = tls;
+  tlsHost_ = authority.host;
   addresses_.clear();
   next_ = 0;
   auto now = context_.resolver.answerNow(authority.host, authority.port);
@@ -70,7 +79,8 @@ void UpstreamConnector::tryNext() {
   }
   lastAddress_ = addresses_[next_++];
   events_.onConnectorConnecting(lastAddress_);
-  attempt_ = UpstreamConnection::connect(context_, lastAddress_, key_, this);
+  attempt_ = UpstreamConnection::connect(context_, lastAddress_, key_, this,
+                                         tls_ ? context_.upstreamTls : nullptr, tlsHost_);
 }
 
 void UpstreamConnector::onUpstreamConnected(UpstreamConnection& upstream) {

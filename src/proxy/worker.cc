@@ -13,9 +13,11 @@
 
 namespace gatehouse::proxy {
 
-Worker::Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
-               unsigned index, std::string pseudonym, auth::AuthStore* authStore)
-    : config_(config), listenFds_(std::move(listenFds)), loop_(std::make_unique<uv::Loop>()) {
+Worker::Worker(const config::Config& config, SharedCounters& counters,
+               std::vector<Listener> listeners, unsigned index, std::string pseudonym,
+               auth::AuthStore* authStore, tls::ServerContextHolder* tlsServer,
+               tls::ContextPtr upstreamTls)
+    : config_(config), listeners_(std::move(listeners)), loop_(std::make_unique<uv::Loop>()) {
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
   dns.servers = config.dnsServers;
@@ -39,6 +41,8 @@ Worker::Worker(const config::Config& config, SharedCounters& counters, std::vect
                                                            .requestLimits = request,
                                                            .responseLimits = response,
                                                            .connections = {}});
+  context_->tlsServer = tlsServer;
+  context_->upstreamTls = std::move(upstreamTls);
   if (authStore != nullptr) {
     authenticator_ = std::make_unique<auth::Authenticator>(*loop_, *authStore);
     context_->authenticator = authenticator_.get();
@@ -49,14 +53,15 @@ Worker::~Worker() = default;
 
 void Worker::run() {
   loop_->setStopHandler([this] { stopOnLoop(); });
-  for (int fd : listenFds_) {
-    acceptors_.push_back(uv::Acceptor::create(*loop_, fd, [this](uv::TcpStream* stream, int status) {
-      if (stream == nullptr) {
-        log::diag().warn("accept failed: {}", uv::errorName(status));
-        return;
-      }
-      ClientConnection::start(*context_, stream);
-    }));
+  for (Listener listener : listeners_) {
+    acceptors_.push_back(uv::Acceptor::create(
+        *loop_, listener.fd, [this, tls = listener.tls](uv::TcpStream* stream, int status) {
+          if (stream == nullptr) {
+            log::diag().warn("accept failed: {}", uv::errorName(status));
+            return;
+          }
+          ClientConnection::start(*context_, stream, tls);
+        }));
   }
   loop_->run();
 }

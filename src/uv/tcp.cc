@@ -4,6 +4,7 @@
 #include <new>
 #include <uv.h>
 
+#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
 namespace gatehouse::uv {
@@ -23,7 +24,10 @@ struct TcpStreamImpl final : TcpStream {
   size_t queuedBytes = 0;
   uv_connect_t connectReq;
   uv_shutdown_t shutdownReq;
+  std::unique_ptr<tls::Session> tls; // null for plain TCP
 };
+
+int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count);
 
 // A queued write: the request, then a copy of the bytes it owns until its callback.
 struct WriteReq {
@@ -49,7 +53,31 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   if (s->closing || s->handler == nullptr) {
     return;
   }
-  if (nread > 0) {
+  if (nread > 0 && s->tls) {
+    std::string plain;
+    std::string out;
+    tls::Status status =
+        s->tls->receive(std::string_view(buf->base, static_cast<size_t>(nread)), plain, out);
+    if (!out.empty()) {
+      uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+      rawWrite(s, &b, 1);
+    }
+    if (!plain.empty()) {
+      s->handler->onStreamRead(*s, plain);
+      if (s->closing || s->handler == nullptr || !s->tls) {
+        return;
+      }
+    }
+    if (status == tls::Status::Closed) {
+      uv_read_stop(stream);
+      s->reading = false;
+      s->handler->onStreamReadEnd(*s, UV_EOF);
+    } else if (status != tls::Status::Ok) {
+      uv_read_stop(stream);
+      s->reading = false;
+      s->handler->onStreamTlsFailed(*s, status, s->tls->error());
+    }
+  } else if (nread > 0) {
     s->handler->onStreamRead(*s, std::string_view(buf->base, static_cast<size_t>(nread)));
   } else if (nread < 0) {
     uv_read_stop(stream);
@@ -141,10 +169,22 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   if (s->closing) {
     return UV_ECANCELED;
   }
+  if (s->tls) {
+    // Encrypt the buffers as one record stream; only ciphertext goes to the socket.
+    std::string plain;
+    for (std::string_view b : buffers) {
+      plain.append(b);
+    }
+    std::string out;
+    if (s->tls->send(plain, out) != tls::Status::Ok) {
+      return UV_EPROTO;
+    }
+    uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+    return rawWrite(s, &b, 1);
+  }
   constexpr size_t kMaxBuffers = 8;
   uv_buf_t bufs[kMaxBuffers];
   size_t count = 0;
-  size_t total = 0;
   for (std::string_view b : buffers) {
     if (b.empty()) {
       continue;
@@ -153,7 +193,16 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
       return UV_EINVAL;
     }
     bufs[count++] = uv_buf_init(const_cast<char*>(b.data()), static_cast<unsigned>(b.size()));
-    total += b.size();
+  }
+  return rawWrite(s, bufs, count);
+}
+
+namespace {
+
+int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) {
+    total += bufs[i].len;
   }
   if (total == 0) {
     return 0;
@@ -198,6 +247,8 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   return 0;
 }
 
+} // namespace
+
 size_t TcpStream::writeQueueSize() const { return impl(this)->queuedBytes; }
 
 void TcpStream::notifyWhenDrained() {
@@ -216,6 +267,14 @@ int TcpStream::shutdown() {
   auto* s = impl(this);
   if (s->closing) {
     return UV_ECANCELED;
+  }
+  if (s->tls) {
+    std::string out;
+    s->tls->shutdown(out); // close_notify first
+    if (!out.empty()) {
+      uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+      rawWrite(s, &b, 1);
+    }
   }
   s->shutdownReq.data = s;
   return uv_shutdown(&s->shutdownReq, asStream(s), [](uv_shutdown_t* req, int status) noexcept {
@@ -250,6 +309,18 @@ void TcpStream::closeWithReset() {
 }
 
 bool TcpStream::isClosing() const { return impl(this)->closing; }
+
+void TcpStream::enableTls(std::unique_ptr<tls::Session> session) {
+  impl(this)->tls = std::move(session);
+}
+
+void TcpStream::disableTls() { impl(this)->tls.reset(); }
+
+tls::Session* TcpStream::tlsSession() const { return impl(this)->tls.get(); }
+
+void StreamHandler::onStreamTlsFailed(TcpStream& stream, tls::Status, const std::string&) {
+  onStreamReadEnd(stream, UV_EPROTO);
+}
 
 void TcpStream::setNoDelay(bool enabled) { uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0); }
 

@@ -49,6 +49,14 @@ struct Config {
   uint64_t authCacheTtlMs = 5 * 60 * 1000;
   uint64_t authMaxFailures = 10;
   uint64_t authFailureWindowMs = 60 * 1000;
+  // TLS: the proxy's own HTTPS listeners, and origins fetched over TLS.
+  std::vector<std::string> tlsListen;
+  std::string tlsCert;
+  std::string tlsKey;
+  std::string tlsClientCa;
+  std::string upstreamCa; // empty: the system store
+
+  std::vector<uv::SocketAddress> tlsListenAddresses() const;
 
   // The listen addresses, parsed (validated at load).
   std::vector<uv::SocketAddress> listenAddresses() const;
@@ -61,10 +69,12 @@ struct Config {
 struct Setting {
   const char* key;
   const char* help;
-  bool repeated;
+  bool repeated; // a list: the file's or the flags' values replace the default list
   // Applies `value`; returns an error message, or nullopt.
   std::function<std::optional<std::string>(Config&, const std::string& value)> apply;
   std::string flag() const;
+  // For repeated settings: empties the list before the first value is applied.
+  std::function<void(Config&)> clear;
 };
 const std::vector<Setting>& settings();
 
@@ -72,6 +82,9 @@ const std::vector<Setting>& settings();
 void loadFile(const std::string& path, Config& config);
 // Parses TOML text (for tests); `name` stands in for the file name in errors.
 void loadString(const std::string& text, const std::string& name, Config& config);
+// Cross-setting checks after everything is applied (TLS listener needs cert and key...).
+// Throws ConfigError.
+void validate(const Config& config);
 // Parses "HOST:PORT" or "[V6]:PORT" with a numeric host; nullopt and `error` on failure.
 std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std::string& error);
 // The default pseudonym: "<hostname>:<port of the first listener>", as a valid token.

@@ -49,8 +49,9 @@ public:
   };
   static const char* stateName(State state);
 
-  // Takes ownership of an accepted stream and starts reading requests.
-  static void start(WorkerContext& context, uv::TcpStream* stream);
+  // Takes ownership of an accepted stream and starts reading requests (over TLS for a client
+  // of the HTTPS listener).
+  static void start(WorkerContext& context, uv::TcpStream* stream, bool tls = false);
   // Closes at once (worker shutdown).
   void shutdown();
 
@@ -128,6 +129,8 @@ private:
   void onStreamDrained(uv::TcpStream& stream) override;
   void onStreamShutdown(uv::TcpStream& stream, int status) override;
   void onStreamClosed(uv::TcpStream& stream) override;
+  void onStreamTlsFailed(uv::TcpStream& stream, tls::Status status,
+                         const std::string& detail) override;
   // uv::TimerHandler
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;

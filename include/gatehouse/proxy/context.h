@@ -14,6 +14,8 @@ class Loop;
 class Resolver;
 } // namespace gatehouse::uv
 
+#include "gatehouse/tls/tls.h"
+
 namespace gatehouse::auth {
 class Authenticator;
 } // namespace gatehouse::auth
@@ -43,6 +45,9 @@ struct WorkerContext {
   http::ParserLimits responseLimits;
   // Proxy authentication; null when the proxy is open.
   auth::Authenticator* authenticator = nullptr;
+  // The HTTPS listener's certificate (null without one) and the context for TLS origins.
+  tls::ServerContextHolder* tlsServer = nullptr;
+  tls::ContextPtr upstreamTls;
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
   std::unordered_set<ClientConnection*> connections;

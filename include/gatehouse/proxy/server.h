@@ -7,6 +7,7 @@
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/proxy/context.h"
+#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::auth {
@@ -31,6 +32,10 @@ public:
   const std::string& pseudonym() const { return pseudonym_; }
   const SharedCounters& counters() const { return counters_; }
   const config::Config& config() const { return config_; }
+  // The addresses of the TLS listeners actually bound.
+  const std::vector<uv::SocketAddress>& boundTlsAddresses() const { return boundTls_; }
+  // Re-reads the TLS listener's certificate and key; a line for the log ("" without TLS).
+  std::string reloadTls();
   // Proxy authentication's shared state; null when the proxy is open.
   auth::AuthStore* authStore() const { return authStore_.get(); }
 
@@ -40,6 +45,9 @@ private:
   std::string pseudonym_;
   std::unique_ptr<auth::AuthStore> authStore_;
   std::vector<uv::SocketAddress> bound_;
+  std::vector<uv::SocketAddress> boundTls_;
+  std::unique_ptr<tls::ServerContextHolder> tlsServer_;
+  tls::ContextPtr upstreamTls_;
   std::vector<int> fds_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

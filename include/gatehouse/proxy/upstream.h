@@ -10,6 +10,7 @@
 
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/http/parser.h"
+#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/socket_address.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
@@ -50,8 +51,11 @@ public:
 class UpstreamConnection final : uv::StreamHandler, uv::TimerHandler, http::BodySink {
 public:
   // Starts connecting to `address`; events arrive on `events`. Never reports synchronously.
+  // With `tlsContext`, TLS runs over the connection (SNI and certificate check for `tlsHost`).
   static UpstreamConnection* connect(WorkerContext& context, const uv::SocketAddress& address,
-                                     std::string poolKey, UpstreamEvents* events);
+                                     std::string poolKey, UpstreamEvents* events,
+                                     tls::ContextPtr tlsContext = nullptr,
+                                     std::string tlsHost = {});
 
   void setEvents(UpstreamEvents* events) { events_ = events; }
   const uv::SocketAddress& address() const { return address_; }
@@ -98,6 +102,8 @@ private:
   void onStreamWriteError(uv::TcpStream& stream, int status) override;
   void onStreamDrained(uv::TcpStream& stream) override;
   void onStreamClosed(uv::TcpStream& stream) override;
+  void onStreamTlsFailed(uv::TcpStream& stream, tls::Status status,
+                         const std::string& detail) override;
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;
   void onBodyData(std::string_view data) override;
@@ -107,6 +113,8 @@ private:
   uv::SocketAddress address_;
   std::string poolKey_;
   UpstreamEvents* events_;
+  tls::ContextPtr tlsContext_;
+  std::string tlsHost_;
   uv::TcpStream* stream_;
   uv::Timer* timer_;
   int openHandles_ = 2;

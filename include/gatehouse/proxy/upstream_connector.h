@@ -32,10 +32,11 @@ public:
       : context_(context), events_(events) {}
   ~UpstreamConnector() override { cancel(); }
 
-  // An idle pooled connection for `authority`, or nullptr (then call start()).
-  UpstreamConnection* takePooled(const http::Authority& authority);
-  // Starts resolving and connecting; the outcome always arrives later, on the loop.
-  void start(const http::Authority& authority);
+  // An idle pooled connection for `authority` (over TLS or not), or nullptr.
+  UpstreamConnection* takePooled(const http::Authority& authority, bool tls);
+  // Starts resolving and connecting; the outcome always arrives later, on the loop. With
+  // `tls`, the connection speaks TLS to the origin (verified against `authority.host`).
+  void start(const http::Authority& authority, bool tls = false);
   // Abandons a lookup or connect in progress; no event follows.
   void cancel();
   // DNS took too long (the owner's timer decides): fails with dns_timeout.
@@ -54,6 +55,8 @@ private:
   WorkerContext& context_;
   ConnectorEvents& events_;
   std::string key_;
+  bool tls_ = false;
+  std::string tlsHost_;
   uv::ResolveRequestPtr dnsRequest_;
   std::vector<uv::SocketAddress> addresses_;
   size_t next_ = 0;

@@ -22,8 +22,15 @@ namespace gatehouse::proxy {
 
 class Worker {
 public:
-  Worker(const config::Config& config, SharedCounters& counters, std::vector<int> listenFds,
-         unsigned index, std::string pseudonym, auth::AuthStore* authStore);
+  // A listening socket and whether it speaks TLS to clients.
+  struct Listener {
+    int fd;
+    bool tls;
+  };
+  // `tlsServer` and `upstreamTls` are shared by all workers.
+  Worker(const config::Config& config, SharedCounters& counters, std::vector<Listener> listeners,
+         unsigned index, std::string pseudonym, auth::AuthStore* authStore,
+         tls::ServerContextHolder* tlsServer, tls::ContextPtr upstreamTls);
   ~Worker();
   // Runs the loop until requestStop(); call on the worker's own thread.
   void run();
@@ -34,7 +41,7 @@ private:
   void stopOnLoop();
 
   const config::Config& config_;
-  std::vector<int> listenFds_;
+  std::vector<Listener> listeners_;
   std::unique_ptr<uv::Loop> loop_;
   std::unique_ptr<uv::Resolver> resolver_;
   std::unique_ptr<UpstreamPool> pool_;

@@ -7,9 +7,16 @@
 
 #include <cstddef>
 #include <initializer_list>
+#include <memory>
+#include <string>
 #include <string_view>
 
 #include "gatehouse/uv/socket_address.h"
+
+namespace gatehouse::tls {
+class Session;
+enum class Status;
+} // namespace gatehouse::tls
 
 namespace gatehouse::uv {
 
@@ -32,6 +39,9 @@ public:
   virtual void onStreamDrained(TcpStream& stream) {}
   // A shutdown() completed: every queued byte was handed to the kernel and FIN sent.
   virtual void onStreamShutdown(TcpStream& stream, int status) {}
+  // TLS on this stream failed (handshake, record, or plain text where TLS was expected).
+  // The default treats it as a read error.
+  virtual void onStreamTlsFailed(TcpStream& stream, tls::Status status, const std::string& detail);
   // The handle is closed; the stream is freed right after this returns.
   virtual void onStreamClosed(TcpStream& stream) {}
 };
@@ -72,6 +82,12 @@ public:
   void close();
   void closeWithReset();
   bool isClosing() const;
+
+  // From now on reads deliver plaintext and writes take plaintext, TLS in between.
+  void enableTls(std::unique_ptr<tls::Session> session);
+  // Back to raw bytes (to answer plain HTTP sent to a TLS port in plain text).
+  void disableTls();
+  tls::Session* tlsSession() const;
 
   void setNoDelay(bool enabled);
   SocketAddress peerAddress() const;

@@ -103,7 +103,7 @@ int statusThrough(uint16_t proxyPort, const FakeUpstream& upstream, const std::s
 
 } // namespace
 
-TEST_CASE("--check validates the shipped configuration") {
+TEST_CASE("the binary's --check validates the shipped configuration") {
   int rc = -1;
   std::string out = runCommand(std::string(GATEHOUSE_BINARY) + " --config " +
                                    GATEHOUSE_SOURCE_DIR "/conf/gatehouse.toml --check 2>&1",
