@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
     log.info("listening on {} ({} workers, pseudonym {})", address.toString(),
              config.effectiveWorkers(), server.pseudonym());
   }
+  for (const auto& address : server.boundTlsAddresses()) {
+    log.info("listening for TLS on {} (certificate {})", address.toString(), config.tlsCert);
+  }
   log.info("CONNECT allowed to ports {}; timeouts: connect {}, read {}, response {}, idle {}",
            config.connectPorts.toString(), gatehouse::config::formatDuration(config.connectTimeoutMs),
            gatehouse::config::formatDuration(config.readTimeoutMs),
@@ -143,7 +146,11 @@ int main(int argc, char** argv) {
     if (signal == SIGHUP) {
       if (authStore != nullptr) {
         reportReload(authStore->reload());
-      } else {
+      }
+      if (std::string tls = server.reloadTls(); !tls.empty()) {
+        log.info("{}", tls);
+      }
+      if (authStore == nullptr && config.tlsListen.empty()) {
         log.info("SIGHUP: nothing to reload");
       }
       continue;

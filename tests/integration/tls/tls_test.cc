@@ -1,0 +1,172 @@
+// TLS: the HTTPS proxy listener (curl --proxy https://), plain HTTP to it (497), client
+// certificates (495/496), certificate reload, and origins fetched over TLS.
+
+#include <catch2/catch.hpp>
+
+#include "../support/fake_upstream.h"
+#include "../support/proxy_harness.h"
+#include "../support/tls_fixtures.h"
+
+using namespace gatehouse::test;
+
+namespace {
+
+gatehouse::config::Config tlsConfig(const TestCertificates& certs) {
+  auto config = testConfig();
+  config.tlsListen = {"127.0.0.1:0"};
+  config.tlsCert = certs.path("server.pem");
+  config.tlsKey = certs.path("server.key");
+  config.upstreamCa = certs.path("ca.pem");
+  return config;
+}
+
+std::string curlViaHttpsProxy(const ProxyHarness& proxy, const std::string& caFile,
+                              const std::string& extra, const std::string& url, int* rc) {
+  uint16_t port = const_cast<ProxyHarness&>(proxy).server().boundTlsAddresses().at(0).port();
+  return runCommand("curl -sS --max-time 10 --proxy https://127.0.0.1:" + std::to_string(port) +
+                        " --proxy-cacert " + caFile + " " + extra + " " + url + " 2>&1",
+                    rc);
+}
+
+} // namespace
+
+TEST_CASE("curl --proxy https:// forwards and tunnels through the TLS listener") {
+  TestCertificates certs;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("over tls\n")));
+  ProxyHarness proxy(tlsConfig(certs));
+  int rc = -1;
+  std::string url = "http://" + upstream.hostPort() + "/";
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca.pem"), "", url, &rc) == "over tls\n");
+  CHECK(rc == 0);
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca.pem"), "-p", url, &rc) == "over tls\n");
+  CHECK(rc == 0);
+}
+
+TEST_CASE("TLS inside TLS: an https:// origin through CONNECT on the TLS listener, with auth") {
+  TestCertificates certs;
+  FakeTlsUpstream origin(certs.path("server.pem"), certs.path("server.key"),
+                         "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nnested\n");
+  auto config = tlsConfig(certs);
+  std::string users = certs.path("users");
+  runCommand("htpasswd -cbs " + users + " alice secret 2>/dev/null");
+  config.authFile = users;
+  ProxyHarness proxy(config);
+  int rc = -1;
+  std::string out = curlViaHttpsProxy(
+      proxy, certs.path("ca.pem"), "-U alice:secret --cacert " + certs.path("ca.pem"),
+      "https://localhost:" + std::to_string(origin.port()) + "/", &rc);
+  CHECK(rc == 0);
+  CHECK(out == "nested\n");
+  CHECK_FALSE(proxy.waitForLog({"access", "method=CONNECT", "user=\"alice\"", "status=200"}).empty());
+}
+
+TEST_CASE("plain HTTP to the TLS port gets 497 in plain text and the connection closes") {
+  TestCertificates certs;
+  ProxyHarness proxy(tlsConfig(certs));
+  Socket client = Socket::connectTo(proxy.server().boundTlsAddresses().at(0).port());
+  client.sendAll("GET http://example.test/ HTTP/1.1\r\nHost: example.test\r\n\r\n");
+  Response r = readResponse(client);
+  CHECK(r.status == 497);
+  CHECK(r.statusLine == "HTTP/1.1 497 HTTP Request Sent to HTTPS Port");
+  CHECK(r.body.find("https://") != std::string::npos);
+  CHECK(client.waitForClose());
+  CHECK_FALSE(proxy.waitForLog({"plain_http_on_tls_port", "status=497"}).empty());
+}
+
+TEST_CASE("origins over TLS: a trusted certificate works, an untrusted one is 502") {
+  TestCertificates certs;
+  FakeTlsUpstream trusted(certs.path("server.pem"), certs.path("server.key"),
+                          "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure");
+  FakeTlsUpstream rogue(certs.path("rogue.pem"), certs.path("rogue.key"),
+                        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nrogue");
+  ProxyHarness proxy(tlsConfig(certs));
+  {
+    Socket client = proxy.connect();
+    client.sendAll("GET https://localhost:" + std::to_string(trusted.port()) +
+                   "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    Response r = readResponse(client);
+    CHECK(r.status == 200);
+    CHECK(r.body == "secure");
+  }
+  {
+    Socket client = proxy.connect();
+    client.sendAll("GET https://localhost:" + std::to_string(rogue.port()) +
+                   "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    Response r = readResponse(client);
+    CHECK(r.status == 502);
+    CHECK(r.header("proxy-status").find("error=tls_certificate_error") != std::string::npos);
+    CHECK(r.header("proxy-status").find("self-signed") != std::string::npos);
+    CHECK(r.body.find("rogue") == std::string::npos);
+    CHECK_FALSE(proxy.waitForLog({"phase=tls", "error=tls_certificate_error"}).empty());
+  }
+  {
+    // The name is checked too: 127.0.0.2 is not in the certificate.
+    FakeTlsUpstream named(certs.path("server.pem"), certs.path("server.key"), "HTTP/1.1 200 OK\r\n\r\n");
+    Socket client = proxy.connect();
+    client.sendAll("GET https://127.0.0.2:" + std::to_string(named.port()) + "/ HTTP/1.1\r\n\r\n");
+    Response r = readResponse(client);
+    CHECK(r.status == 502);
+  }
+}
+
+TEST_CASE("a TLS origin that is not TLS: 502 tls_protocol_error") {
+  TestCertificates certs;
+  // A plain HTTP server answers the ClientHello with an HTTP error, as real ones do.
+  FakeUpstream plain([](UpstreamPeer& peer) {
+    peer.socket().readSome();
+    peer.send("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  });
+  ProxyHarness proxy(tlsConfig(certs));
+  Socket client = proxy.connect();
+  client.sendAll("GET https://127.0.0.1:" + std::to_string(plain.port()) + "/ HTTP/1.1\r\n\r\n");
+  Response r = readResponse(client);
+  CHECK(r.status == 502);
+  CHECK(r.header("proxy-status").find("error=tls_protocol_error") != std::string::npos);
+}
+
+TEST_CASE("client certificates: none is 496, an unknown one 495, a valid one passes") {
+  TestCertificates certs;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
+  auto config = tlsConfig(certs);
+  config.tlsClientCa = certs.path("ca.pem");
+  ProxyHarness proxy(config);
+  std::string url = "http://" + upstream.hostPort() + "/";
+  int rc = -1;
+  auto code = [&](const std::string& extra) {
+    return curlViaHttpsProxy(proxy, certs.path("ca.pem"), "-o /dev/null -w '%{http_code}' " + extra,
+                             url, &rc);
+  };
+  CHECK(code("") == "496");
+  CHECK(code("--proxy-cert " + certs.path("other-client.pem") + " --proxy-key " +
+             certs.path("other-client.key")) == "495");
+  CHECK(code("--proxy-cert " + certs.path("client.pem") + " --proxy-key " +
+             certs.path("client.key")) == "200");
+}
+
+TEST_CASE("the listener's certificate reloads without a restart; a bad one is refused") {
+  TestCertificates certs;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
+  ProxyHarness proxy(tlsConfig(certs));
+  std::string url = "http://" + upstream.hostPort() + "/";
+  int rc = -1;
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca.pem"), "", url, &rc) == "ok\n");
+  certs.reissueServerWithNewCa();
+  CHECK(proxy.server().reloadTls().find("reloaded") != std::string::npos);
+  curlViaHttpsProxy(proxy, certs.path("ca.pem"), "", url, &rc);
+  CHECK(rc != 0); // the old CA no longer matches
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca2.pem"), "", url, &rc) == "ok\n");
+  runCommand("echo broken > " + certs.path("server.pem"));
+  CHECK(proxy.server().reloadTls().find("keeping the previous certificate") != std::string::npos);
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca2.pem"), "", url, &rc) == "ok\n");
+}
+
+TEST_CASE("a bad certificate or key at start is a clear error") {
+  TestCertificates certs;
+  auto config = tlsConfig(certs);
+  config.tlsKey = certs.path("rogue.key"); // does not match server.pem
+  gatehouse::proxy::Server server(config);
+  CHECK_THROWS_WITH(server.start(), Catch::Contains("rogue.key") && Catch::Contains("mismatch"));
+  config.tlsCert = certs.path("missing.pem");
+  gatehouse::proxy::Server missing(config);
+  CHECK_THROWS_WITH(missing.start(), Catch::Contains("missing.pem"));
+}
