@@ -90,26 +90,26 @@ std::string ServerContextHolder::reload() {
   }
 }
 
-std::unique_ptr<Session> Session::server(const ContextPtr& context) {
+std::unique_ptr<Session> Session::create(const ContextPtr& context, bool isServer) {
   std::unique_ptr<Session> s(new Session);
   s->context_ = context;
-  s->isServer_ = true;
+  s->isServer_ = isServer;
+  s->sawFirstByte_ = !isServer; // only a server checks that the peer speaks TLS at all
   s->ssl_ = SSL_new(context.get());
   s->in_ = BIO_new(BIO_s_mem());
   s->out_ = BIO_new(BIO_s_mem());
   SSL_set_bio(s->ssl_, s->in_, s->out_);
+  return s;
+}
+
+std::unique_ptr<Session> Session::server(const ContextPtr& context) {
+  std::unique_ptr<Session> s = create(context, true);
   SSL_set_accept_state(s->ssl_);
   return s;
 }
 
 std::unique_ptr<Session> Session::client(const ContextPtr& context, const std::string& host) {
-  std::unique_ptr<Session> s(new Session);
-  s->context_ = context;
-  s->sawFirstByte_ = true;
-  s->ssl_ = SSL_new(context.get());
-  s->in_ = BIO_new(BIO_s_mem());
-  s->out_ = BIO_new(BIO_s_mem());
-  SSL_set_bio(s->ssl_, s->in_, s->out_);
+  std::unique_ptr<Session> s = create(context, false);
   uv::SocketAddress literal;
   if (uv::SocketAddress::fromNumeric(host, 0, literal)) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl_), host.c_str());

@@ -24,7 +24,6 @@ struct ErrorResponse {
   uint64_t elapsedMs = 0;
   std::string accept;    // the request's Accept field: picks HTML, JSON or text
   bool close = false;    // add Connection: close
-  bool http10Client = false;
   http::HeaderList extraFields; // e.g. Allow, Retry-After, Proxy-Authenticate
 };
 

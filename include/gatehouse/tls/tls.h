@@ -75,6 +75,7 @@ public:
 
 private:
   Session() = default;
+  static std::unique_ptr<Session> create(const ContextPtr& context, bool isServer);
   Status pump(std::string& plain, std::string& out);
   void drainOutput(std::string& out);
   Status failWith(const char* where);
