@@ -3,7 +3,7 @@
 
 Runs on loopback only and is bounded: it opens N tunnels (or N keep-alive connections after one
 request each), waits until the proxy's RSS settles, reports KiB per connection, and closes
-everything. Usage: idle_cost.py PROXY_PORT PROXY_PID N [tunnel|keepalive] [user:pass]
+everything. Usage: idle_cost.py PROXY_PORT PID[,PID...] N [tunnel|keepalive] [user:pass]
 """
 import asyncio
 import base64
@@ -12,16 +12,19 @@ import sys
 import time
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def rss_kib(pids):
+    """Summed VmRSS of the comma-separated pids (a proxy may run several processes)."""
+    total = 0
+    for pid in str(pids).split(","):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
 
 
 async def main():
-    port, pid, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    port, pid, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     mode = sys.argv[4] if len(sys.argv) > 4 else "tunnel"
     auth = ""
     if len(sys.argv) > 5:
@@ -68,18 +71,18 @@ async def main():
             r, w = await asyncio.open_connection("127.0.0.1", port)
             if mode == "tunnel":
                 w.write(f"CONNECT 127.0.0.1:{upstream_port} HTTP/1.1\r\n{auth}\r\n".encode())
-                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 3)
             else:
                 w.write(f"GET http://127.0.0.1:{upstream_port}/ HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode())
-                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 10)
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 3)
                 await r.readexactly(2)
             if b" 200 " not in head.split(b"\r\n")[0]:
                 errors += 1
             clients.append(w)
         except Exception:
             errors += 1
-        if time.time() - start > 120:
-            break
+        if time.time() - start > 60 or errors > 50:
+            break  # bounded: a proxy that cannot hold more is reported as it is
     await asyncio.sleep(1.0)
     after = rss_kib(pid)
     opened = len(clients)
