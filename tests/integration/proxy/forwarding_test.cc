@@ -285,3 +285,21 @@ TEST_CASE("the access log has one line per request with status, bytes and upstre
   std::string line = proxy.waitForLog({"access", "/logged", "status=200", "upstream=" + upstream.hostPort()});
   CHECK_FALSE(line.empty());
 }
+
+TEST_CASE("listeners on IPv4 and IPv6 at once, each with its own port 0") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("both")));
+  auto config = testConfig();
+  config.listen = {"127.0.0.1:0", "[::1]:0"};
+  config.workers = 2; // both loops accept on both addresses (SO_REUSEPORT)
+  ProxyHarness proxy(config);
+  const auto& bound = proxy.server().boundAddresses();
+  REQUIRE(bound.size() == 2);
+  CHECK(bound[1].toString().rfind("[::1]:", 0) == 0);
+  for (int i = 0; i < 4; ++i) {
+    Socket client = Socket::connectTo(bound[i % 2].port(), i % 2 == 1);
+    client.sendAll(get(upstream, "/v6"));
+    Response r = readResponse(client);
+    CHECK(r.status == 200);
+    CHECK(r.body == "both");
+  }
+}

@@ -23,8 +23,8 @@ public:
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
-  // Connects to 127.0.0.1:port; throws on failure.
-  static Socket connectTo(uint16_t port);
+  // Connects to 127.0.0.1:port (or [::1]:port); throws on failure.
+  static Socket connectTo(uint16_t port, bool ipv6 = false);
   // Starts a connect to 127.0.0.1:port without waiting for it (to fill a listen backlog).
   static Socket startConnect(uint16_t port);
   int fd() const { return fd_; }
