@@ -125,6 +125,16 @@ std::vector<Setting> buildSettings() {
          c.tlsClientCa = v;
          return std::nullopt;
        }},
+      {"tls_client_cert_auth",
+       "With tls_client_ca: a verified client certificate authenticates its subject (true/false)",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") {
+           return "invalid boolean \"" + v + "\" (true or false)";
+         }
+         c.tlsClientCertAuth = v == "true";
+         return std::nullopt;
+       }},
       {"upstream_ca", "CA bundle (PEM) for origins fetched over TLS (default: system store)",
        false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -410,6 +420,9 @@ std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std
 void validate(const Config& c) {
   if (!c.tlsListen.empty() && (c.tlsCert.empty() || c.tlsKey.empty())) {
     throw ConfigError("tls_listen needs tls_cert and tls_key");
+  }
+  if (c.tlsClientCertAuth && c.tlsClientCa.empty()) {
+    throw ConfigError("tls_client_cert_auth needs tls_client_ca");
   }
   if (c.listen.empty() && c.tlsListen.empty()) {
     throw ConfigError("nothing to listen on: set listen or tls_listen");

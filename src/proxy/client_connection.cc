@@ -324,6 +324,13 @@ void ClientConnection::authorize() {
     continueRequest();
     return;
   }
+  // A client certificate the TLS listener verified can stand in for Basic credentials.
+  if (const tls::Session* session = client_->tlsSession();
+      session != nullptr && context_.config.tlsClientCertAuth && session->clientCertificate() == 1) {
+    exchange_.user = "cert:" + session->clientSubject();
+    continueRequest();
+    return;
+  }
   auto header = parser_.request().headers.get("proxy-authorization");
   auth::Authenticator& authenticator = *context_.authenticator;
   if (authMemo_ && header && *header == authMemo_->header &&

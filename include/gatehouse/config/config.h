@@ -54,6 +54,7 @@ struct Config {
   std::string tlsCert;
   std::string tlsKey;
   std::string tlsClientCa;
+  bool tlsClientCertAuth = false; // a verified client certificate stands in for Basic auth
   std::string upstreamCa; // empty: the system store
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;

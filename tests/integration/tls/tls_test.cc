@@ -143,6 +143,25 @@ TEST_CASE("client certificates: none is 496, an unknown one 495, a valid one pas
              certs.path("client.key")) == "200");
 }
 
+TEST_CASE("a verified client certificate can stand in for Basic auth") {
+  TestCertificates certs;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
+  auto config = tlsConfig(certs);
+  std::string users = certs.path("users");
+  runCommand("htpasswd -cbs " + users + " alice secret 2>/dev/null");
+  config.authFile = users;
+  config.tlsClientCa = certs.path("ca.pem");
+  config.tlsClientCertAuth = true;
+  ProxyHarness proxy(config);
+  int rc = -1;
+  std::string url = "http://" + upstream.hostPort() + "/";
+  CHECK(curlViaHttpsProxy(proxy, certs.path("ca.pem"),
+                          "--proxy-cert " + certs.path("client.pem") + " --proxy-key " +
+                              certs.path("client.key"),
+                          url, &rc) == "ok\n");
+  CHECK_FALSE(proxy.waitForLog({"access", "user=\"cert:/CN=alice\"", "status=200"}).empty());
+}
+
 TEST_CASE("the listener's certificate reloads without a restart; a bad one is refused") {
   TestCertificates certs;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
