@@ -6,7 +6,6 @@ namespace gatehouse::http {
 
 struct MessageParser::Llhttp {
   llhttp_t parser;
-  llhttp_settings_t settings;
 };
 
 namespace {
@@ -109,21 +108,26 @@ struct MessageParser::Callbacks {
 MessageParser::MessageParser(Type type, const ParserLimits& limits, BodySink* sink)
     : type_(type), limits_(limits), sink_(sink), llhttp_(std::make_unique<Llhttp>()),
       scanner_(limits.head) {
-  llhttp_settings_t& s = llhttp_->settings;
-  llhttp_settings_init(&s);
-  s.on_message_begin = Callbacks::onMessageBegin;
-  s.on_url = Callbacks::onUrl;
-  s.on_status = Callbacks::onStatus;
-  s.on_header_field = Callbacks::onHeaderField;
-  s.on_header_value = Callbacks::onHeaderValue;
-  s.on_header_value_complete = Callbacks::onHeaderValueComplete;
-  s.on_headers_complete = Callbacks::onHeadersComplete;
-  s.on_body = Callbacks::onBody;
-  s.on_chunk_header = Callbacks::onChunkHeader;
-  s.on_chunk_extension_name = Callbacks::onChunkExtension;
-  s.on_chunk_extension_value = Callbacks::onChunkExtension;
-  s.on_message_complete = Callbacks::onMessageComplete;
-  llhttp_init(&llhttp_->parser, type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE, &s);
+  // One settings table for every parser: it only holds the callbacks (saves memory per
+  // connection).
+  static const llhttp_settings_t kSettings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = Callbacks::onMessageBegin;
+    s.on_url = Callbacks::onUrl;
+    s.on_status = Callbacks::onStatus;
+    s.on_header_field = Callbacks::onHeaderField;
+    s.on_header_value = Callbacks::onHeaderValue;
+    s.on_header_value_complete = Callbacks::onHeaderValueComplete;
+    s.on_headers_complete = Callbacks::onHeadersComplete;
+    s.on_body = Callbacks::onBody;
+    s.on_chunk_header = Callbacks::onChunkHeader;
+    s.on_chunk_extension_name = Callbacks::onChunkExtension;
+    s.on_chunk_extension_value = Callbacks::onChunkExtension;
+    s.on_message_complete = Callbacks::onMessageComplete;
+    return s;
+  }();
+  llhttp_init(&llhttp_->parser, type == Type::Request ? HTTP_REQUEST : HTTP_RESPONSE, &kSettings);
   llhttp_->parser.data = this;
   // No llhttp_set_lenient_* call, ever: every lenient flag stays off.
 }
