@@ -214,7 +214,9 @@ to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if
   echo "# Gatehouse side by side"
   echo
   echo "Machine: $machine. Proxies pinned to CPU 0; nginx, wrk and curl on CPU 1. Basic auth on"
-  echo "(bcrypt user; tinyproxy: plain), no caching, access logs off. Ratios are to direct, same run."
+  echo "(one Apache-MD5 user; tinyproxy: plain), no caching, access logs off. Ratios are to direct,"
+  echo "same run. Direct CONNECT baselines run curl on CPU 0 (see the README for what that means)."
+  echo
 } > "$md"
 
 # ---- 1. HTTP forwarding ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libuv1-dev node-llhttp libssl-dev libspdlog-dev catch2 libc-ares-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev
-  curl python3 clang libclang-rt-14-dev apache2-utils
+  curl python3 openssl clang libclang-rt-14-dev apache2-utils
 )
 missing=()
 for p in "${packages[@]}"; do
