@@ -40,8 +40,8 @@ int main(int argc, char** argv) {
       }
       overrides.emplace_back(&setting, values);
     };
-    auto* option = app.add_option_function<std::vector<std::string>>(setting.flag(), validate,
-                                                                      setting.help);
+    auto* option =
+        app.add_option_function<std::vector<std::string>>(setting.flag(), validate, setting.help);
     if (setting.repeated) {
       option->type_name("VALUE")->allow_extra_args(false)->multi_option_policy(
           CLI::MultiOptionPolicy::TakeAll);
@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
     log.info("listening for TLS on {} (certificate {})", address.toString(), config.tlsCert);
   }
   log.info("CONNECT allowed to ports {}; timeouts: connect {}, read {}, response {}, idle {}",
-           config.connectPorts.toString(), gatehouse::config::formatDuration(config.connectTimeoutMs),
+           config.connectPorts.toString(),
+           gatehouse::config::formatDuration(config.connectTimeoutMs),
            gatehouse::config::formatDuration(config.readTimeoutMs),
            gatehouse::config::formatDuration(config.responseTimeoutMs),
            gatehouse::config::formatDuration(config.idleTimeoutMs));

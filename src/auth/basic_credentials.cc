@@ -6,15 +6,24 @@ namespace gatehouse::auth {
 
 const char* describe(Refusal refusal) {
   switch (refusal) {
-  case Refusal::None: return "authenticated";
-  case Refusal::NoCredentials: return "no credentials";
-  case Refusal::UnsupportedScheme: return "unsupported scheme";
-  case Refusal::MalformedBase64: return "malformed base64";
-  case Refusal::MissingColon: return "missing colon between user and password";
-  case Refusal::UnknownUser: return "unknown user";
-  case Refusal::WrongPassword: return "wrong password";
-  case Refusal::UnsupportedHash: return "unsupported hash format";
-  case Refusal::Throttled: return "throttled after repeated wrong passwords";
+  case Refusal::None:
+    return "authenticated";
+  case Refusal::NoCredentials:
+    return "no credentials";
+  case Refusal::UnsupportedScheme:
+    return "unsupported scheme";
+  case Refusal::MalformedBase64:
+    return "malformed base64";
+  case Refusal::MissingColon:
+    return "missing colon between user and password";
+  case Refusal::UnknownUser:
+    return "unknown user";
+  case Refusal::WrongPassword:
+    return "wrong password";
+  case Refusal::UnsupportedHash:
+    return "unsupported hash format";
+  case Refusal::Throttled:
+    return "throttled after repeated wrong passwords";
   }
   return "unknown";
 }

@@ -62,14 +62,22 @@ HashFormat detectFormat(std::string_view hash, bool allowPlain) {
 
 const char* formatName(HashFormat format) {
   switch (format) {
-  case HashFormat::Bcrypt: return "bcrypt";
-  case HashFormat::Sha512Crypt: return "sha512-crypt";
-  case HashFormat::Sha256Crypt: return "sha256-crypt";
-  case HashFormat::Md5Crypt: return "md5-crypt";
-  case HashFormat::AprMd5: return "apr1-md5";
-  case HashFormat::Sha1: return "sha1";
-  case HashFormat::Plain: return "plain";
-  case HashFormat::Unknown: return "unknown";
+  case HashFormat::Bcrypt:
+    return "bcrypt";
+  case HashFormat::Sha512Crypt:
+    return "sha512-crypt";
+  case HashFormat::Sha256Crypt:
+    return "sha256-crypt";
+  case HashFormat::Md5Crypt:
+    return "md5-crypt";
+  case HashFormat::AprMd5:
+    return "apr1-md5";
+  case HashFormat::Sha1:
+    return "sha1";
+  case HashFormat::Plain:
+    return "plain";
+  case HashFormat::Unknown:
+    return "unknown";
   }
   return "unknown";
 }
@@ -114,7 +122,9 @@ std::string aprMd5(std::string_view password, std::string_view salt) {
     round += (i & 1) ? final : std::string(password);
     final = digest(md5, {round});
   }
-  auto byte = [&](int i) { return static_cast<unsigned long>(static_cast<unsigned char>(final[static_cast<size_t>(i)])); };
+  auto byte = [&](int i) {
+    return static_cast<unsigned long>(static_cast<unsigned char>(final[static_cast<size_t>(i)]));
+  };
   std::string out = std::string(magic) + std::string(salt) + "$";
   to64(out, (byte(0) << 16) | (byte(6) << 8) | byte(12), 4);
   to64(out, (byte(1) << 16) | (byte(7) << 8) | byte(13), 4);

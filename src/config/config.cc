@@ -135,14 +135,12 @@ std::vector<Setting> buildSettings() {
          c.tlsClientCertAuth = v == "true";
          return std::nullopt;
        }},
-      {"upstream_ca", "CA bundle (PEM) for origins fetched over TLS (default: system store)",
-       false,
+      {"upstream_ca", "CA bundle (PEM) for origins fetched over TLS (default: system store)", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          c.upstreamCa = v;
          return std::nullopt;
        }},
-      {"connect_ports", "Ports CONNECT may reach: list and ranges (443,8443,9000-9100) or *",
-       false,
+      {"connect_ports", "Ports CONNECT may reach: list and ranges (443,8443,9000-9100) or *", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
          auto list = PortList::parse(v, error);
@@ -172,12 +170,14 @@ std::vector<Setting> buildSettings() {
            std::string item = rest.substr(0, comma);
            std::string error;
            // A server is a numeric address with an optional port (default 53).
-           bool hasPort = item.find("]:") != std::string::npos ||
-                          (item.find(':') == item.rfind(':') && item.find(':') != std::string::npos);
-           if (!parseListenAddress(hasPort ? item : (item.find(':') != std::string::npos
-                                                         ? "[" + item + "]:53"
-                                                         : item + ":53"),
-                                   error)) {
+           bool hasPort =
+               item.find("]:") != std::string::npos ||
+               (item.find(':') == item.rfind(':') && item.find(':') != std::string::npos);
+           if (!parseListenAddress(
+                   hasPort
+                       ? item
+                       : (item.find(':') != std::string::npos ? "[" + item + "]:53" : item + ":53"),
+                   error)) {
              return "invalid DNS server \"" + item + "\" (numeric IP with optional :PORT)";
            }
            rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
@@ -253,8 +253,7 @@ std::vector<Setting> buildSettings() {
        }},
       {"realm", "Realm named in Proxy-Authenticate", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v.empty() || v.size() > 200 ||
-             v.find_first_of("\"\\\r\n\t") != std::string::npos) {
+         if (v.empty() || v.size() > 200 || v.find_first_of("\"\\\r\n\t") != std::string::npos) {
            return "invalid realm \"" + v + "\" (1-200 characters, no quotes or backslashes)";
          }
          for (unsigned char ch : v) {
@@ -404,8 +403,8 @@ std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std
   if (host == "localhost") {
     host = "127.0.0.1";
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) > 65535) {
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
     error = "invalid port in listen address \"" + text + "\"";
     return std::nullopt;
   }

@@ -18,32 +18,38 @@ constexpr std::array<ErrorInfo, static_cast<size_t>(E::kCount)> kTable = {{
     {E::DnsFailed, 502, "dns_error", "DNS lookup failed",
      "Check the resolvers in /etc/resolv.conf.", "dns_failed"},
     {E::ConnectRefused, 502, "connection_refused", "The upstream refused the connection",
-     "Nothing listens on that port of the upstream, or a firewall rejects it.",
-     "connect_refused"},
-    {E::ConnectTimeout, 599, "connection_timeout", "The upstream did not accept the connection in time",
+     "Nothing listens on that port of the upstream, or a firewall rejects it.", "connect_refused"},
+    {E::ConnectTimeout, 599, "connection_timeout",
+     "The upstream did not accept the connection in time",
      "The upstream or a firewall drops packets; raise connect-timeout only if it is just slow.",
      "connect_timeout"},
-    {E::DestinationUnreachable, 502, "destination_unavailable", "The upstream host or network is unreachable",
+    {E::DestinationUnreachable, 502, "destination_unavailable",
+     "The upstream host or network is unreachable",
      "Check routing from the proxy host to the upstream.", "unreachable"},
     {E::ConnectFailed, 502, "destination_unavailable", "Connecting to the upstream failed",
      "See the proxy's log line for the system error.", "connect_failed"},
-    {E::UpstreamClosed, 502, "connection_terminated", "The upstream closed the connection before a complete response head",
+    {E::UpstreamClosed, 502, "connection_terminated",
+     "The upstream closed the connection before a complete response head",
      "The upstream crashed or rejected the request; check its logs.", "upstream_closed"},
-    {E::UpstreamProtocolError, 502, "http_protocol_error", "The upstream sent an invalid HTTP response",
+    {E::UpstreamProtocolError, 502, "http_protocol_error",
+     "The upstream sent an invalid HTTP response",
      "The upstream is not speaking valid HTTP/1.1 on that port.", "upstream_protocol_error"},
-    {E::UpstreamHeadTooLarge, 502, "http_response_header_section_size", "The upstream's response head is too large",
-     "The upstream sends an oversized response head.", "upstream_head_too_large"},
+    {E::UpstreamHeadTooLarge, 502, "http_response_header_section_size",
+     "The upstream's response head is too large", "The upstream sends an oversized response head.",
+     "upstream_head_too_large"},
     {E::UpstreamReadTimeout, 598, "connection_read_timeout", "The upstream stopped sending",
      "The upstream is stuck; raise read-timeout only if it is legitimately slow.",
      "upstream_read_timeout"},
-    {E::UpstreamResponseTimeout, 504, "http_response_timeout", "The upstream did not complete its response head in time",
+    {E::UpstreamResponseTimeout, 504, "http_response_timeout",
+     "The upstream did not complete its response head in time",
      "The upstream is too slow; raise response-timeout only if that is expected.",
      "upstream_response_timeout"},
     {E::UpstreamBodyAborted, 0, "connection_terminated", "The upstream died while sending the body",
      "The response was cut short by the upstream.", "upstream_body_aborted"},
     {E::TlsProtocolError, 502, "tls_protocol_error", "TLS with the upstream failed",
      "The upstream's TLS setup is incompatible.", "tls_protocol_error"},
-    {E::TlsCertificateError, 502, "tls_certificate_error", "The upstream's certificate is not trusted",
+    {E::TlsCertificateError, 502, "tls_certificate_error",
+     "The upstream's certificate is not trusted",
      "Check the certificate chain or configure upstream-ca.", "tls_certificate_error"},
     {E::ConnectPortDenied, 403, "http_request_denied", "CONNECT to this port is not allowed",
      "Allowed ports are set with connect-ports.", "connect_port_denied"},
@@ -66,8 +72,10 @@ constexpr std::array<ErrorInfo, static_cast<size_t>(E::kCount)> kTable = {{
     {E::RequestTimeout, 408, "http_request_error", "The request was not received in time",
      "The client sent its request too slowly.", "request_timeout"},
     {E::NotAProxyRequest, 400, "http_request_error", "This is a proxy, not a web server",
-     "Configure this address as an HTTP proxy (curl -x http://host:port URL).", "not_a_proxy_request"},
-    {E::UnsupportedScheme, 501, "http_request_error", "This scheme is not supported in absolute-form",
+     "Configure this address as an HTTP proxy (curl -x http://host:port URL).",
+     "not_a_proxy_request"},
+    {E::UnsupportedScheme, 501, "http_request_error",
+     "This scheme is not supported in absolute-form",
      "Use CONNECT for https:// (curl and browsers do so by default).", "unsupported_scheme"},
     {E::ExpectationFailed, 417, "http_request_error", "Unsupported expectation",
      "Only Expect: 100-continue is supported.", "expectation_failed"},
@@ -88,8 +96,8 @@ constexpr std::array<ErrorInfo, static_cast<size_t>(E::kCount)> kTable = {{
     {E::PlainHttpOnTlsPort, 497, "", "Plain HTTP was sent to the proxy's TLS port",
      "Use https:// in the proxy URL for this port.", "plain_http_on_tls_port"},
     {E::ClientClosed, 499, "", "The client closed the connection", "", "client_closed"},
-    {E::Internal, 500, "proxy_internal_error", "Internal proxy error",
-     "See the proxy's log.", "internal"},
+    {E::Internal, 500, "proxy_internal_error", "Internal proxy error", "See the proxy's log.",
+     "internal"},
 }};
 
 constexpr bool tableIsOrdered() {
@@ -111,15 +119,24 @@ const ErrorInfo& info(ProxyError error) {
 
 std::string_view phaseName(Phase phase) {
   switch (phase) {
-  case Phase::ReadHead: return "read-head";
-  case Phase::Auth: return "auth";
-  case Phase::Dns: return "dns";
-  case Phase::Connect: return "connect";
-  case Phase::Tls: return "tls";
-  case Phase::Send: return "send";
-  case Phase::WaitHead: return "wait-head";
-  case Phase::ReadBody: return "read-body";
-  case Phase::Tunnel: return "tunnel";
+  case Phase::ReadHead:
+    return "read-head";
+  case Phase::Auth:
+    return "auth";
+  case Phase::Dns:
+    return "dns";
+  case Phase::Connect:
+    return "connect";
+  case Phase::Tls:
+    return "tls";
+  case Phase::Send:
+    return "send";
+  case Phase::WaitHead:
+    return "wait-head";
+  case Phase::ReadBody:
+    return "read-body";
+  case Phase::Tunnel:
+    return "tunnel";
   }
   return "unknown";
 }

@@ -6,16 +6,26 @@ namespace gatehouse::http {
 
 const char* describe(HeadScanError error) {
   switch (error) {
-  case HeadScanError::None: return "no error";
-  case HeadScanError::BareCr: return "CR not followed by LF";
-  case HeadScanError::BareLf: return "line ended by a bare LF";
-  case HeadScanError::ObsFold: return "obsolete line folding (field line starts with whitespace)";
-  case HeadScanError::EmptyFieldName: return "empty field name";
-  case HeadScanError::WhitespaceBeforeColon: return "whitespace between field name and colon";
-  case HeadScanError::NulByte: return "NUL byte in head";
-  case HeadScanError::HeadTooLarge: return "head too large";
-  case HeadScanError::TooManyFields: return "too many header fields";
-  case HeadScanError::StartLineTooLong: return "request line too long";
+  case HeadScanError::None:
+    return "no error";
+  case HeadScanError::BareCr:
+    return "CR not followed by LF";
+  case HeadScanError::BareLf:
+    return "line ended by a bare LF";
+  case HeadScanError::ObsFold:
+    return "obsolete line folding (field line starts with whitespace)";
+  case HeadScanError::EmptyFieldName:
+    return "empty field name";
+  case HeadScanError::WhitespaceBeforeColon:
+    return "whitespace between field name and colon";
+  case HeadScanError::NulByte:
+    return "NUL byte in head";
+  case HeadScanError::HeadTooLarge:
+    return "head too large";
+  case HeadScanError::TooManyFields:
+    return "too many header fields";
+  case HeadScanError::StartLineTooLong:
+    return "request line too long";
   }
   return "unknown";
 }
@@ -43,7 +53,7 @@ HeadScanner::Result HeadScanner::scan(std::string_view data, size_t& used) {
       }
       size_t end = std::min(data.size(), i + allowance);
       size_t run = i;
-      while (run < end && static_cast<unsigned char>(data[run]) > '\r') {
+      while (run<end&& static_cast<unsigned char>(data[run])> '\r') {
         ++run;
       }
       total_ += run - i;

@@ -8,8 +8,8 @@ namespace gatehouse::http {
 namespace {
 
 constexpr std::string_view kAlwaysHopByHop[] = {
-    "connection",       "keep-alive", "proxy-connection",    "te",
-    "trailer",          "upgrade",    "proxy-authorization", "proxy-authenticate",
+    "connection",        "keep-alive",     "proxy-connection",    "te",
+    "trailer",           "upgrade",        "proxy-authorization", "proxy-authenticate",
     "transfer-encoding", "content-length",
 };
 

@@ -9,7 +9,9 @@ struct MessageParser::Llhttp {
 };
 
 namespace {
-MessageParser* owner(llhttp_t* p) { return static_cast<MessageParser*>(p->data); }
+MessageParser* owner(llhttp_t* p) {
+  return static_cast<MessageParser*>(p->data);
+}
 constexpr char kEmpty[1] = {0};
 } // namespace
 
@@ -34,8 +36,8 @@ struct MessageParser::Callbacks {
     }
     if (self->request_.target.size() + len > self->limits_.maxTargetLength) {
       self->errorStatus_ = 414;
-      self->errorReason_ = "request target longer than " +
-                           std::to_string(self->limits_.maxTargetLength) + " bytes";
+      self->errorReason_ =
+          "request target longer than " + std::to_string(self->limits_.maxTargetLength) + " bytes";
       return -1;
     }
     self->request_.target.append(at, len);
@@ -55,10 +57,10 @@ struct MessageParser::Callbacks {
   }
   static int onHeaderValueComplete(llhttp_t* p) noexcept {
     MessageParser* self = owner(p);
-    HeaderList& target = self->phase_ == Phase::Body
-                             ? self->trailers_
-                             : (self->type_ == Type::Request ? self->request_.headers
-                                                             : self->response_.headers);
+    HeaderList& target =
+        self->phase_ == Phase::Body
+            ? self->trailers_
+            : (self->type_ == Type::Request ? self->request_.headers : self->response_.headers);
     target.add(std::move(self->fieldName_), std::move(self->fieldValue_));
     self->fieldName_.clear();
     self->fieldValue_.clear();
@@ -134,7 +136,9 @@ MessageParser::MessageParser(Type type, const ParserLimits& limits, BodySink* si
 
 MessageParser::~MessageParser() = default;
 
-bool MessageParser::keepAlive() const { return llhttp_should_keep_alive(&llhttp_->parser) != 0; }
+bool MessageParser::keepAlive() const {
+  return llhttp_should_keep_alive(&llhttp_->parser) != 0;
+}
 
 ParseStatus MessageParser::fail(int status, std::string reason) {
   if (errorStatus_ == 0) {
@@ -152,8 +156,8 @@ bool MessageParser::validateFraming() {
   int major = p.http_major;
   int minor = p.http_minor;
   if (major != 1 || (minor != 0 && minor != 1)) {
-    fail(isRequest ? 505 : 502, "HTTP version " + std::to_string(major) + "." +
-                                    std::to_string(minor) + " not supported");
+    fail(isRequest ? 505 : 502,
+         "HTTP version " + std::to_string(major) + "." + std::to_string(minor) + " not supported");
     return false;
   }
   if (!isRequest && (p.status_code < 100 || p.status_code > 999)) {
@@ -178,8 +182,8 @@ bool MessageParser::validateFraming() {
     std::string_view te = trimOws(*headers.get("transfer-encoding"));
     if (!equalsIgnoreCase(te, "chunked")) {
       bool listOrEmpty = te.empty() || te.find(',') != std::string_view::npos;
-      fail(listOrEmpty ? 400 : 501, "Transfer-Encoding \"" + std::string(te) +
-                                        "\" is not exactly \"chunked\"");
+      fail(listOrEmpty ? 400 : 501,
+           "Transfer-Encoding \"" + std::string(te) + "\" is not exactly \"chunked\"");
       return false;
     }
   }
@@ -271,14 +275,14 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
                                                 ? 0
                                                 : data.find_first_not_of("\r\n"));
         std::string_view token = line.substr(0, std::min<size_t>(line.find(' '), 24));
-        if (!token.empty() && token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-") ==
-                                  std::string_view::npos) {
+        if (!token.empty() &&
+            token.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-") == std::string_view::npos) {
           request_.method = std::string(token);
         }
       }
       int status = e == HeadScanError::HeadTooLarge || e == HeadScanError::TooManyFields ? 431
                    : e == HeadScanError::StartLineTooLong                                ? 414
-                                                                                          : 400;
+                                                                                         : 400;
       return fail(status, describe(e));
     }
     headBytes_ += headPart;

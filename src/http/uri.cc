@@ -14,7 +14,9 @@ bool isAlnum(char c) {
 
 // reg-name characters we accept: unreserved plus "%" (pct-encoded). Sub-delims are legal in
 // URIs but never in a DNS name, so they are refused rather than passed to the resolver.
-bool isHostChar(char c) { return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+bool isHostChar(char c) {
+  return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
 
 // Characters allowed in a path and query (RFC 3986 pchar, "/" and "?", plus "%").
 bool isPathChar(char c) {
@@ -22,11 +24,35 @@ bool isPathChar(char c) {
     return true;
   }
   switch (c) {
-  case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
-  case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '@':
-  case '/': case '?':
+  case '-':
+  case '.':
+  case '_':
+  case '~':
+  case '%':
+  case '!':
+  case '$':
+  case '&':
+  case '\'':
+  case '(':
+  case ')':
+  case '*':
+  case '+':
+  case ',':
+  case ';':
+  case '=':
+  case ':':
+  case '@':
+  case '/':
+  case '?':
   // Often sent unencoded by real clients; harmless to forward as received.
-  case '[': case ']': case '|': case '{': case '}': case '^': case '`': case '"':
+  case '[':
+  case ']':
+  case '|':
+  case '{':
+  case '}':
+  case '^':
+  case '`':
+  case '"':
     return true;
   default:
     return false;

@@ -29,8 +29,8 @@ void setup(const std::string& level, const std::string& accessLog) {
   }
   std::shared_ptr<spdlog::logger> logger;
   if (accessLog == "-") {
-    logger = std::make_shared<spdlog::logger>(
-        "access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger = std::make_shared<spdlog::logger>("access",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
   } else {
     try {
       logger = std::make_shared<spdlog::logger>(
@@ -44,7 +44,9 @@ void setup(const std::string& level, const std::string& accessLog) {
   accessLogger() = logger;
 }
 
-spdlog::logger& diag() { return *diagLogger(); }
+spdlog::logger& diag() {
+  return *diagLogger();
+}
 
 void addSink(std::shared_ptr<spdlog::sinks::sink> sink) {
   diagLogger()->sinks().push_back(sink);
@@ -81,9 +83,8 @@ void access(const AccessRecord& r) {
                "upstream={} error={}{}{}",
                r.requestId, r.client, r.user.empty() ? "-" : quoted(r.user), r.method,
                quoted(r.target), r.status, r.bytesIn, r.bytesOut, r.durationMs,
-               r.upstream.empty() ? "-" : r.upstream,
-               r.proxyStatus.empty() ? "-" : r.proxyStatus, r.phase.empty() ? "" : " phase=",
-               r.phase);
+               r.upstream.empty() ? "-" : r.upstream, r.proxyStatus.empty() ? "-" : r.proxyStatus,
+               r.phase.empty() ? "" : " phase=", r.phase);
 }
 
 } // namespace gatehouse::log

@@ -33,11 +33,16 @@ constexpr std::string_view kAllowedMethods =
 
 ProxyError errorForParseStatus(int status) {
   switch (status) {
-  case 431: return ProxyError::RequestHeadTooLarge;
-  case 414: return ProxyError::RequestTargetTooLong;
-  case 501: return ProxyError::UnsupportedTransferCoding;
-  case 505: return ProxyError::UnsupportedVersion;
-  default: return ProxyError::BadRequest;
+  case 431:
+    return ProxyError::RequestHeadTooLarge;
+  case 414:
+    return ProxyError::RequestTargetTooLong;
+  case 501:
+    return ProxyError::UnsupportedTransferCoding;
+  case 505:
+    return ProxyError::UnsupportedVersion;
+  default:
+    return ProxyError::BadRequest;
   }
 }
 
@@ -45,14 +50,22 @@ ProxyError errorForParseStatus(int status) {
 
 const char* ClientConnection::stateName(State state) {
   switch (state) {
-  case State::ReadingHead: return "reading-head";
-  case State::Authorizing: return "authorizing";
-  case State::Resolving: return "resolving";
-  case State::Connecting: return "connecting";
-  case State::Forwarding: return "forwarding";
-  case State::Tunneling: return "tunneling";
-  case State::Draining: return "draining";
-  case State::Closed: return "closed";
+  case State::ReadingHead:
+    return "reading-head";
+  case State::Authorizing:
+    return "authorizing";
+  case State::Resolving:
+    return "resolving";
+  case State::Connecting:
+    return "connecting";
+  case State::Forwarding:
+    return "forwarding";
+  case State::Tunneling:
+    return "tunneling";
+  case State::Draining:
+    return "draining";
+  case State::Closed:
+    return "closed";
   }
   return "unknown";
 }
@@ -99,7 +112,9 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   conn->armTimer();
 }
 
-void ClientConnection::shutdown() { closeNow(false); }
+void ClientConnection::shutdown() {
+  closeNow(false);
+}
 
 void ClientConnection::transition(State next) {
   if (state_ == State::Closed) {
@@ -269,8 +284,11 @@ void ClientConnection::onRequestHead() {
       exchange_.clientKeepAlive = false;
       respondError(certificate == 0 ? ProxyError::ClientCertRequired
                                     : ProxyError::ClientCertInvalid,
-                   Phase::Tls, certificate == 0 ? "no client certificate" : "client certificate "
-                   "did not verify: " + session->clientSubject());
+                   Phase::Tls,
+                   certificate == 0 ? "no client certificate"
+                                    : "client certificate "
+                                      "did not verify: " +
+                                          session->clientSubject());
       return;
     }
   }
@@ -325,8 +343,9 @@ void ClientConnection::authorize() {
     return;
   }
   // A client certificate the TLS listener verified can stand in for Basic credentials.
-  if (const tls::Session* session = client_->tlsSession();
-      session != nullptr && context_.config.tlsClientCertAuth && session->clientCertificate() == 1) {
+  if (const tls::Session* session = client_->tlsSession(); session != nullptr &&
+                                                           context_.config.tlsClientCertAuth &&
+                                                           session->clientCertificate() == 1) {
     exchange_.user = "cert:" + session->clientSubject();
     continueRequest();
     return;
@@ -404,8 +423,8 @@ void ClientConnection::continueRequest() {
     if (!context_.config.connectPorts.allows(exchange_.authority.port)) {
       respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
                    "CONNECT to port " + std::to_string(exchange_.authority.port) +
-                       " is not allowed (connect-ports " +
-                       context_.config.connectPorts.toString() + ")");
+                       " is not allowed (connect-ports " + context_.config.connectPorts.toString() +
+                       ")");
       return;
     }
     if (http::viaNames(request.headers, context_.pseudonym)) {
@@ -441,8 +460,7 @@ void ClientConnection::continueRequest() {
                      "TRACE is disabled (allow-trace)");
       } else {
         // Echo the head as received, minus credentials (RFC 9110 9.3.8 warns of them).
-        std::string echo = request.method + " " + request.target + " " + request.version() +
-                           "\r\n";
+        std::string echo = request.method + " " + request.target + " " + request.version() + "\r\n";
         for (const http::Header& f : request.headers.fields()) {
           if (!http::equalsIgnoreCase(f.name, "proxy-authorization") &&
               !http::equalsIgnoreCase(f.name, "authorization") &&
@@ -653,7 +671,9 @@ void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
   finishExchange();
 }
 
-void ClientConnection::onUpstreamDrained(UpstreamConnection&) { updateClientReading(); }
+void ClientConnection::onUpstreamDrained(UpstreamConnection&) {
+  updateClientReading();
+}
 
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
   if (state_ == State::Forwarding && upstream_ != nullptr) {
@@ -756,10 +776,9 @@ bool ClientConnection::discardRequest() {
     return true;
   }
   // A framed body is read and thrown away in ReadingHead, up to a bound.
-  return parser_.inBody() &&
-         (parser_.framing() == http::BodyFraming::Chunked ||
-          (parser_.framing() == http::BodyFraming::ContentLength &&
-           parser_.contentLength() <= kMaxDiscardBytes));
+  return parser_.inBody() && (parser_.framing() == http::BodyFraming::Chunked ||
+                              (parser_.framing() == http::BodyFraming::ContentLength &&
+                               parser_.contentLength() <= kMaxDiscardBytes));
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
@@ -778,9 +797,9 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
 
   // Keep the connection only when the request is fully read and both sides want to.
   const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
-  const bool keep = exchange_.clientKeepAlive &&
-                    (authRefusal ? discardRequest()
-                                 : !exchange_.isConnect && finishBodylessRequest());
+  const bool keep =
+      exchange_.clientKeepAlive &&
+      (authRefusal ? discardRequest() : !exchange_.isConnect && finishBodylessRequest());
   ErrorResponse response;
   response.error = error;
   response.statusMode = context_.config.statusMode;
@@ -808,8 +827,7 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
                   !exchange_.user.empty()          ? log::quoted(exchange_.user)
                   : !exchange_.claimedUser.empty() ? log::quoted(exchange_.claimedUser)
                                                    : std::string("-"),
-                  exchange_.method,
-                  log::quoted(exchange_.target),
+                  exchange_.method, log::quoted(exchange_.target),
                   exchange_.upstreamAddress.empty() ? "-" : exchange_.upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
   respondLocal(renderErrorResponse(response), status, !keep);
@@ -947,7 +965,9 @@ void ClientConnection::closeNow(bool reset) {
   timer_->close();
 }
 
-void ClientConnection::onStreamClosed(uv::TcpStream&) { handleClosed(); }
+void ClientConnection::onStreamClosed(uv::TcpStream&) {
+  handleClosed();
+}
 
 void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
                                          const std::string& detail) {
@@ -966,7 +986,9 @@ void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
 }
-void ClientConnection::onTimerClosed(uv::Timer&) { handleClosed(); }
+void ClientConnection::onTimerClosed(uv::Timer&) {
+  handleClosed();
+}
 
 void ClientConnection::handleClosed() {
   if (--openHandles_ == 0) {
@@ -1040,8 +1062,8 @@ void ClientConnection::onTimer(uv::Timer&) {
     break;
   case State::Forwarding:
     if (!exchange_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
-      std::string detail = "request body stalled for " + std::to_string(config.readTimeoutMs) +
-                           " ms";
+      std::string detail =
+          "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
       exchange_.clientKeepAlive = false;
       if (exchange_.responseStarted) {
         abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);

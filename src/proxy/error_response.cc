@@ -6,7 +6,9 @@ namespace gatehouse::proxy {
 
 namespace {
 
-bool isAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool isAlpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 // A pseudonym goes in as an sf-token when it is one, else as an sf-string.
 std::string sfItem(std::string_view pseudonym) {
@@ -20,11 +22,20 @@ std::string htmlEscape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-    case '<': out += "&lt;"; break;
-    case '>': out += "&gt;"; break;
-    case '&': out += "&amp;"; break;
-    case '"': out += "&quot;"; break;
-    default: out.push_back(c);
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '&':
+      out += "&amp;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    default:
+      out.push_back(c);
     }
   }
   return out;
@@ -107,9 +118,9 @@ std::string renderErrorResponse(const ErrorResponse& r) {
     if (!r.upstream.empty()) {
       body += "<li>upstream: " + htmlEscape(r.upstream) + "</li>\n";
     }
-    body += "<li>after: " + std::to_string(r.elapsedMs) + " ms</li>\n</ul>\n<p>Hint: " +
-            htmlEscape(info.hint) + "</p>\n<hr><address>" + htmlEscape(r.pseudonym) +
-            "</address>\n</body></html>\n";
+    body += "<li>after: " + std::to_string(r.elapsedMs) +
+            " ms</li>\n</ul>\n<p>Hint: " + htmlEscape(info.hint) + "</p>\n<hr><address>" +
+            htmlEscape(r.pseudonym) + "</address>\n</body></html>\n";
   } else {
     contentType = "text/plain; charset=utf-8";
     body = std::to_string(status) + " " + reason + ": " + std::string(info.title) + ".\n" +

@@ -71,8 +71,8 @@ ClientResponsePlan buildClientResponseHead(const ClientResponseInput& in) {
   http::appendStatusLine(out, response.status,
                          response.reason.empty() ? http::reasonPhrase(response.status)
                                                  : std::string_view(response.reason));
-  http::appendFields(out, http::withoutHopByHop(response.headers,
-                                                {.keepUpgrade = in.switchingProtocols}));
+  http::appendFields(
+      out, http::withoutHopByHop(response.headers, {.keepUpgrade = in.switchingProtocols}));
   out += "Via: " + viaValue(response.versionMajor, response.versionMinor, in.pseudonym) + "\r\n";
   if (in.switchingProtocols) {
     out += "Connection: upgrade\r\n\r\n";

@@ -10,7 +10,9 @@ namespace gatehouse::proxy {
 
 Server::Server(config::Config config) : config_(std::move(config)) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   const unsigned workers = config_.effectiveWorkers();
@@ -65,16 +67,18 @@ void Server::start() {
     pseudonym_ = config::defaultPseudonym(withPort);
   }
   for (unsigned w = 0; w < workers; ++w) {
-    workers_.push_back(
-        std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w, pseudonym_,
-                                 authStore_.get(), tlsServer_.get(), upstreamTls_));
+    workers_.push_back(std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w,
+                                                pseudonym_, authStore_.get(), tlsServer_.get(),
+                                                upstreamTls_));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->run(); });
   }
 }
 
-std::string Server::reloadTls() { return tlsServer_ ? tlsServer_->reload() : ""; }
+std::string Server::reloadTls() {
+  return tlsServer_ ? tlsServer_->reload() : "";
+}
 
 void Server::stop() {
   for (auto& worker : workers_) {

@@ -105,7 +105,9 @@ void Tunnel::onStreamDrained(uv::TcpStream& stream) {
   }
 }
 
-void Tunnel::abort(std::string detail) { finish({TunnelEnd::Reason::BothClosed, std::move(detail)}); }
+void Tunnel::abort(std::string detail) {
+  finish({TunnelEnd::Reason::BothClosed, std::move(detail)});
+}
 
 void Tunnel::finish(TunnelEnd end) {
   if (ended_) {

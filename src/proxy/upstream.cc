@@ -16,15 +16,19 @@ using errors::ProxyError;
 // libuv reports -errno on Unix; the connect errors that have their own row in the table.
 ProxyError connectErrorFor(int status) {
   switch (-status) {
-  case ECONNREFUSED: return ProxyError::ConnectRefused;
-  case ETIMEDOUT: return ProxyError::ConnectTimeout;
+  case ECONNREFUSED:
+    return ProxyError::ConnectRefused;
+  case ETIMEDOUT:
+    return ProxyError::ConnectTimeout;
   case ENETUNREACH:
   case EHOSTUNREACH:
   case ENETDOWN:
   case EHOSTDOWN:
   case EADDRNOTAVAIL:
-  case EAFNOSUPPORT: return ProxyError::DestinationUnreachable;
-  default: return ProxyError::ConnectFailed;
+  case EAFNOSUPPORT:
+    return ProxyError::DestinationUnreachable;
+  default:
+    return ProxyError::ConnectFailed;
   }
 }
 
@@ -316,7 +320,9 @@ void UpstreamConnection::onStreamDrained(uv::TcpStream&) {
   }
 }
 
-void UpstreamConnection::onStreamClosed(uv::TcpStream&) { handleClosed(); }
+void UpstreamConnection::onStreamClosed(uv::TcpStream&) {
+  handleClosed();
+}
 
 void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
                                            const std::string& detail) {
@@ -335,7 +341,9 @@ void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
   fail(certificate ? ProxyError::TlsCertificateError : ProxyError::TlsProtocolError, Phase::Tls,
        detail);
 }
-void UpstreamConnection::onTimerClosed(uv::Timer&) { handleClosed(); }
+void UpstreamConnection::onTimerClosed(uv::Timer&) {
+  handleClosed();
+}
 
 void UpstreamConnection::onTimer(uv::Timer&) {
   const auto& config = context_.config;
@@ -353,8 +361,7 @@ void UpstreamConnection::onTimer(uv::Timer&) {
   case State::WaitingHead:
     if (now >= requestSentAt_ + config.responseTimeoutMs) {
       fail(ProxyError::UpstreamResponseTimeout, Phase::WaitHead,
-           "no complete response head within " + std::to_string(config.responseTimeoutMs) +
-               " ms");
+           "no complete response head within " + std::to_string(config.responseTimeoutMs) + " ms");
     } else if (now >= lastReadAt_ + config.readTimeoutMs) {
       fail(ProxyError::UpstreamReadTimeout, Phase::WaitHead,
            "no byte from the upstream for " + std::to_string(config.readTimeoutMs) + " ms");

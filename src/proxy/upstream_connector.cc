@@ -50,7 +50,9 @@ void UpstreamConnector::failDnsTimeout() {
   events_.onConnectorFailed({ProxyError::DnsTimeout, Phase::Dns, "no DNS answer in time"});
 }
 
-std::string UpstreamConnector::currentAddress() const { return lastAddress_.toString(); }
+std::string UpstreamConnector::currentAddress() const {
+  return lastAddress_.toString();
+}
 
 void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
   dnsRequest_.reset();

@@ -66,7 +66,9 @@ void Worker::run() {
   loop_->run();
 }
 
-void Worker::requestStop() { loop_->requestStop(); }
+void Worker::requestStop() {
+  loop_->requestStop();
+}
 
 void Worker::stopOnLoop() {
   context_->stopping = true;

@@ -22,7 +22,9 @@ std::string lastError() {
   return buf;
 }
 
-ContextPtr wrap(SSL_CTX* ctx) { return ContextPtr(ctx, SSL_CTX_free); }
+ContextPtr wrap(SSL_CTX* ctx) {
+  return ContextPtr(ctx, SSL_CTX_free);
+}
 
 int selectHttp11(SSL*, const unsigned char** out, unsigned char* outLen, const unsigned char* in,
                  unsigned inLen, void*) {

@@ -27,8 +27,7 @@ int openListenSocket(const SocketAddress& address, int backlog) {
   if (::bind(fd, address.raw(), address.length()) != 0 || ::listen(fd, backlog) != 0) {
     int err = errno;
     ::close(fd);
-    throw std::runtime_error("cannot listen on " + address.toString() + ": " +
-                             std::strerror(err));
+    throw std::runtime_error("cannot listen on " + address.toString() + ": " + std::strerror(err));
   }
   return fd;
 }
@@ -87,8 +86,7 @@ Acceptor* Acceptor::create(Loop& loop, int listenFd, AcceptCallback onAccept) {
   }
   if (rc != 0) {
     self->close();
-    throw std::runtime_error(std::string("cannot accept on listening socket: ") +
-                             uv_strerror(rc));
+    throw std::runtime_error(std::string("cannot accept on listening socket: ") + uv_strerror(rc));
   }
   return self;
 }

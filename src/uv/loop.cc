@@ -6,14 +6,19 @@
 namespace gatehouse::uv {
 
 namespace {
-uv_loop_t* loopOf(void* raw) { return static_cast<uv_loop_t*>(raw); }
+uv_loop_t* loopOf(void* raw) {
+  return static_cast<uv_loop_t*>(raw);
+}
 } // namespace
 
 static_assert(kEof == UV_EOF, "kEof must match libuv");
 
-const char* errorName(int status) { return uv_err_name(status); }
+const char* errorName(int status) {
+  return uv_err_name(status);
+}
 
-Loop::Loop() : raw_(new uv_loop_t), stopAsync_(new uv_async_t), readBuffer_(new char[kReadBufferSize]) {
+Loop::Loop()
+    : raw_(new uv_loop_t), stopAsync_(new uv_async_t), readBuffer_(new char[kReadBufferSize]) {
   if (int rc = uv_loop_init(loopOf(raw_)); rc != 0) {
     throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
   }
@@ -42,14 +47,24 @@ Loop::~Loop() {
   delete loop;
 }
 
-void Loop::run() { uv_run(loopOf(raw_), UV_RUN_DEFAULT); }
+void Loop::run() {
+  uv_run(loopOf(raw_), UV_RUN_DEFAULT);
+}
 
-void Loop::requestStop() { uv_async_send(static_cast<uv_async_t*>(stopAsync_)); }
+void Loop::requestStop() {
+  uv_async_send(static_cast<uv_async_t*>(stopAsync_));
+}
 
-void Loop::setStopHandler(std::function<void()> handler) { stopHandler_ = std::move(handler); }
+void Loop::setStopHandler(std::function<void()> handler) {
+  stopHandler_ = std::move(handler);
+}
 
-uint64_t Loop::now() const { return uv_now(loopOf(raw_)); }
+uint64_t Loop::now() const {
+  return uv_now(loopOf(raw_));
+}
 
-void Loop::updateTime() { uv_update_time(loopOf(raw_)); }
+void Loop::updateTime() {
+  uv_update_time(loopOf(raw_));
+}
 
 } // namespace gatehouse::uv

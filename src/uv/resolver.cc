@@ -208,7 +208,9 @@ Resolver::Resolver(Loop& loop, Options options) : impl_(new Impl) {
   impl_->openHandles = 1;
 }
 
-Resolver::~Resolver() { close(); }
+Resolver::~Resolver() {
+  close();
+}
 
 std::optional<ResolveResult> Resolver::answerNow(const std::string& host, uint16_t port) {
   ResolveResult out;

@@ -37,11 +37,15 @@ struct WriteReq {
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
 };
 
-TcpStreamImpl* impl(TcpStream* stream) { return static_cast<TcpStreamImpl*>(stream); }
+TcpStreamImpl* impl(TcpStream* stream) {
+  return static_cast<TcpStreamImpl*>(stream);
+}
 const TcpStreamImpl* impl(const TcpStream* stream) {
   return static_cast<const TcpStreamImpl*>(stream);
 }
-uv_stream_t* asStream(TcpStreamImpl* s) { return reinterpret_cast<uv_stream_t*>(&s->handle); }
+uv_stream_t* asStream(TcpStreamImpl* s) {
+  return reinterpret_cast<uv_stream_t*>(&s->handle);
+}
 
 void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   auto* s = static_cast<TcpStreamImpl*>(handle->data);
@@ -122,9 +126,15 @@ TcpStream* TcpStream::create(Loop& loop) {
   return s;
 }
 
-Loop& TcpStream::loop() const { return *impl(this)->loop; }
-void TcpStream::setHandler(StreamHandler* handler) { impl(this)->handler = handler; }
-StreamHandler* TcpStream::handler() const { return impl(this)->handler; }
+Loop& TcpStream::loop() const {
+  return *impl(this)->loop;
+}
+void TcpStream::setHandler(StreamHandler* handler) {
+  impl(this)->handler = handler;
+}
+StreamHandler* TcpStream::handler() const {
+  return impl(this)->handler;
+}
 
 int TcpStream::acceptFrom(void* serverStream) {
   return uv_accept(static_cast<uv_stream_t*>(serverStream), asStream(impl(this)));
@@ -160,9 +170,13 @@ void TcpStream::stopRead() {
   }
 }
 
-bool TcpStream::isReading() const { return impl(this)->reading; }
+bool TcpStream::isReading() const {
+  return impl(this)->reading;
+}
 
-int TcpStream::write(std::string_view data) { return write({data}); }
+int TcpStream::write(std::string_view data) {
+  return write({data});
+}
 
 int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   auto* s = impl(this);
@@ -249,7 +263,9 @@ int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count) {
 
 } // namespace
 
-size_t TcpStream::writeQueueSize() const { return impl(this)->queuedBytes; }
+size_t TcpStream::writeQueueSize() const {
+  return impl(this)->queuedBytes;
+}
 
 void TcpStream::notifyWhenDrained() {
   auto* s = impl(this);
@@ -308,21 +324,29 @@ void TcpStream::closeWithReset() {
   }
 }
 
-bool TcpStream::isClosing() const { return impl(this)->closing; }
+bool TcpStream::isClosing() const {
+  return impl(this)->closing;
+}
 
 void TcpStream::enableTls(std::unique_ptr<tls::Session> session) {
   impl(this)->tls = std::move(session);
 }
 
-void TcpStream::disableTls() { impl(this)->tls.reset(); }
+void TcpStream::disableTls() {
+  impl(this)->tls.reset();
+}
 
-tls::Session* TcpStream::tlsSession() const { return impl(this)->tls.get(); }
+tls::Session* TcpStream::tlsSession() const {
+  return impl(this)->tls.get();
+}
 
 void StreamHandler::onStreamTlsFailed(TcpStream& stream, tls::Status, const std::string&) {
   onStreamReadEnd(stream, UV_EPROTO);
 }
 
-void TcpStream::setNoDelay(bool enabled) { uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0); }
+void TcpStream::setNoDelay(bool enabled) {
+  uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0);
+}
 
 SocketAddress TcpStream::peerAddress() const {
   sockaddr_storage ss{};

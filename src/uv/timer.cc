@@ -15,7 +15,9 @@ struct TimerImpl final : Timer {
   bool closing = false;
 };
 
-TimerImpl* impl(Timer* timer) { return static_cast<TimerImpl*>(timer); }
+TimerImpl* impl(Timer* timer) {
+  return static_cast<TimerImpl*>(timer);
+}
 
 } // namespace
 
@@ -43,7 +45,9 @@ void Timer::start(uint64_t ms) {
       ms, 0);
 }
 
-void Timer::stop() { uv_timer_stop(&impl(this)->handle); }
+void Timer::stop() {
+  uv_timer_stop(&impl(this)->handle);
+}
 
 void Timer::close() {
   auto* self = impl(this);

@@ -19,7 +19,8 @@ struct Job {
 
 class Handle final : public WorkRequest {
 public:
-  explicit Handle(std::shared_ptr<std::atomic<bool>> cancelled) : cancelled_(std::move(cancelled)) {}
+  explicit Handle(std::shared_ptr<std::atomic<bool>> cancelled)
+      : cancelled_(std::move(cancelled)) {}
   ~Handle() override { cancel(); }
   void cancel() override { cancelled_->store(true); }
 

@@ -56,8 +56,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           return 0; // the rest is tunnel data
         }
         if (auto uri = http::parseAbsoluteUri(head.target, error)) {
-          proxy::UpstreamRequestPlan plan{&head, &*uri, parser.framing(), parser.contentLength(),
-                                          "gh", http::isWebSocketUpgrade(head)};
+          proxy::UpstreamRequestPlan plan{&head,
+                                          &*uri,
+                                          parser.framing(),
+                                          parser.contentLength(),
+                                          "gh",
+                                          http::isWebSocketUpgrade(head)};
           proxy::buildUpstreamRequestHead(plan);
         }
         continue;

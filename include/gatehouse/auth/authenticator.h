@@ -58,9 +58,8 @@ private:
   void remember(const std::string& key, uint64_t generation);
   // SHA-256 of user and password: the cache key, so no password is kept in memory.
   std::string credentialKey(const BasicCredentials& credentials);
-  AuthDecision finish(const std::string& clientAddress, const std::string& key,
-                      uint64_t generation, std::string user, VerifyResult result,
-                      HashFormat format);
+  AuthDecision finish(const std::string& clientAddress, const std::string& key, uint64_t generation,
+                      std::string user, VerifyResult result, HashFormat format);
 
   uv::Loop& loop_;
   AuthStore& store_;

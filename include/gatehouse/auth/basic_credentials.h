@@ -17,8 +17,8 @@ enum class Refusal {
   MissingColon,      // decoded credentials have no ':' between user and password
   UnknownUser,
   WrongPassword,
-  UnsupportedHash,   // the user's stored hash is in a format this proxy cannot check
-  Throttled,         // too many wrong passwords from this address
+  UnsupportedHash, // the user's stored hash is in a format this proxy cannot check
+  Throttled,       // too many wrong passwords from this address
 };
 const char* describe(Refusal refusal);
 

@@ -37,7 +37,7 @@ struct AuthOptions {
   std::string realm = "gatehouse";
   bool allowPlain = false;
   uint64_t cacheTtlMs = 5 * 60 * 1000;
-  uint64_t maxFailures = 10;      // wrong passwords per address within the window
+  uint64_t maxFailures = 10; // wrong passwords per address within the window
   uint64_t failureWindowMs = 60 * 1000;
 };
 

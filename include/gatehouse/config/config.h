@@ -34,7 +34,7 @@ struct Config {
   std::string dnsServers; // "IP[:port],...": empty means /etc/resolv.conf
   std::string logLevel = "info";
   std::string accessLog = "-";
-  unsigned workers = 0; // 0: one per core
+  unsigned workers = 0;  // 0: one per core
   std::string pseudonym; // empty: derived from host name and first listen port
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
   bool allowTrace = false;
@@ -55,7 +55,7 @@ struct Config {
   std::string tlsKey;
   std::string tlsClientCa;
   bool tlsClientCertAuth = false; // a verified client certificate stands in for Basic auth
-  std::string upstreamCa; // empty: the system store
+  std::string upstreamCa;         // empty: the system store
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;
 

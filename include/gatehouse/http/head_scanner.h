@@ -12,15 +12,15 @@ namespace gatehouse::http {
 // Why a head was refused by the scanner.
 enum class HeadScanError {
   None,
-  BareCr,               // CR not followed by LF
-  BareLf,               // LF not preceded by CR
-  ObsFold,              // a field line starting with SP or HTAB
-  EmptyFieldName,       // a field line starting with ':'
+  BareCr,                // CR not followed by LF
+  BareLf,                // LF not preceded by CR
+  ObsFold,               // a field line starting with SP or HTAB
+  EmptyFieldName,        // a field line starting with ':'
   WhitespaceBeforeColon, // SP or HTAB between field name and ':'
-  NulByte,              // NUL anywhere in the head
-  HeadTooLarge,         // more than maxHeadBytes
-  TooManyFields,        // more than maxFields field lines
-  StartLineTooLong,     // request line longer than maxStartLine
+  NulByte,               // NUL anywhere in the head
+  HeadTooLarge,          // more than maxHeadBytes
+  TooManyFields,         // more than maxFields field lines
+  StartLineTooLong,      // request line longer than maxStartLine
 };
 
 const char* describe(HeadScanError error);
@@ -54,12 +54,12 @@ private:
   }
 
   Limits limits_;
-  size_t total_ = 0;        // head bytes seen so far
-  size_t lineLength_ = 0;   // bytes in the current line before its CR
-  size_t lines_ = 0;        // complete lines seen (leading empty lines excluded)
-  bool afterCr_ = false;    // last byte was CR
-  bool sawColon_ = false;   // the current field line has had its ':'
-  bool sawSpace_ = false;   // a SP/HTAB appeared in the current field name
+  size_t total_ = 0;      // head bytes seen so far
+  size_t lineLength_ = 0; // bytes in the current line before its CR
+  size_t lines_ = 0;      // complete lines seen (leading empty lines excluded)
+  bool afterCr_ = false;  // last byte was CR
+  bool sawColon_ = false; // the current field line has had its ':'
+  bool sawSpace_ = false; // a SP/HTAB appeared in the current field name
   HeadScanError error_ = HeadScanError::None;
 };
 

@@ -16,14 +16,14 @@ struct ErrorResponse {
   errors::ProxyError error = errors::ProxyError::Internal;
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
   std::string pseudonym;
-  std::string detail;    // e.g. "connect ECONNREFUSED"
+  std::string detail; // e.g. "connect ECONNREFUSED"
   std::string requestId;
-  std::string target;    // host:port the client asked for, when known
-  std::string upstream;  // resolved address tried, when known
-  std::string rcode;     // DNS rcode for dns_error
+  std::string target;   // host:port the client asked for, when known
+  std::string upstream; // resolved address tried, when known
+  std::string rcode;    // DNS rcode for dns_error
   uint64_t elapsedMs = 0;
-  std::string accept;    // the request's Accept field: picks HTML, JSON or text
-  bool close = false;    // add Connection: close
+  std::string accept;           // the request's Accept field: picks HTML, JSON or text
+  bool close = false;           // add Connection: close
   http::HeaderList extraFields; // e.g. Allow, Retry-After, Proxy-Authenticate
 };
 

@@ -120,7 +120,7 @@ private:
   int openHandles_ = 2;
   State state_ = State::Connecting;
   http::MessageParser parser_;
-  int connectError_ = 0;     // a synchronous connect failure, reported from the timer
+  int connectError_ = 0; // a synchronous connect failure, reported from the timer
   uint64_t requestSentAt_ = 0;
   uint64_t lastReadAt_ = 0;
   uint64_t responseBytes_ = 0;

@@ -43,9 +43,9 @@ private:
 // What a session says after being fed bytes.
 enum class Status {
   Ok,
-  Closed,      // the peer sent close_notify
-  NotTls,      // the first bytes are not a TLS handshake (plain HTTP to a TLS port, say)
-  Failed,      // handshake or record error; see error()
+  Closed, // the peer sent close_notify
+  NotTls, // the first bytes are not a TLS handshake (plain HTTP to a TLS port, say)
+  Failed, // handshake or record error; see error()
 };
 
 // One TLS connection's state machine.

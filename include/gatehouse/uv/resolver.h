@@ -35,7 +35,7 @@ class Resolver {
 public:
   using Callback = std::function<void(const ResolveResult&)>;
   struct Options {
-    uint64_t timeoutMs = 5000;  // whole lookup
+    uint64_t timeoutMs = 5000; // whole lookup
     uint64_t maxCacheTtlMs = 30000;
     uint64_t minCacheTtlMs = 1000;
     // "IP[:port],..." to use instead of /etc/resolv.conf's servers; empty: the system's.

@@ -67,7 +67,8 @@ std::string withoutVaryingLines(const std::string& text) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
-    std::string line = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos + 1);
+    std::string line =
+        text.substr(pos, end == std::string::npos ? std::string::npos : end - pos + 1);
     if (line.rfind("request:", 0) != 0 && line.rfind("after:", 0) != 0) {
       out += line;
     }
@@ -128,7 +129,8 @@ TEST_CASE("each refusal reason has its own log line and the same 407 for the cli
   };
   const Case cases[] = {
       {"", "auth: no credentials", "user=-"},
-      {"Proxy-Authorization: Digest username=\"x\"\r\n", "auth: unsupported scheme (Digest)", "user=-"},
+      {"Proxy-Authorization: Digest username=\"x\"\r\n", "auth: unsupported scheme (Digest)",
+       "user=-"},
       {"Proxy-Authorization: Basic %%%%\r\n", "auth: malformed base64", "user=-"},
       {"Proxy-Authorization: Basic " + encodeBase64("nocolon") + "\r\n",
        "auth: missing colon between user and password", "user=-"},
@@ -143,8 +145,9 @@ TEST_CASE("each refusal reason has its own log line and the same 407 for the cli
     client.sendAll(getVia(upstream, c.header));
     Response r = readResponse(client);
     CHECK(r.status == 407);
-    CHECK_FALSE(proxy.waitForLog({"info", "auth_required", "detail=\"" + c.reason + "\"", c.user,
-                                  "client=127.0.0.1:"})
+    CHECK_FALSE(proxy
+                    .waitForLog({"info", "auth_required", "detail=\"" + c.reason + "\"", c.user,
+                                 "client=127.0.0.1:"})
                     .empty());
     // Nothing in the answer tells which reason it was.
     if (firstBody.empty()) {
@@ -155,7 +158,8 @@ TEST_CASE("each refusal reason has its own log line and the same 407 for the cli
   // The password never reaches a log line.
   for (const std::string& line : LogCapture::instance().linesSince(proxy.logMark())) {
     CHECK(line.find("pa:ss") == std::string::npos);
-    CHECK((line.find("wrong") == std::string::npos || line.find("wrong password") != std::string::npos));
+    CHECK((line.find("wrong") == std::string::npos ||
+           line.find("wrong password") != std::string::npos));
   }
   CHECK(upstream.requests().empty());
 }
@@ -174,7 +178,8 @@ TEST_CASE("repeated wrong passwords are throttled with 429 and Retry-After") {
   Response r = readResponse(client);
   CHECK(r.status == 429);
   CHECK(std::stoi(r.header("retry-after")) > 0);
-  CHECK_FALSE(proxy.waitForLog({"auth_throttled", "throttled after repeated wrong passwords"}).empty());
+  CHECK_FALSE(
+      proxy.waitForLog({"auth_throttled", "throttled after repeated wrong passwords"}).empty());
 }
 
 TEST_CASE("a refused CONNECT keeps the connection and never parses what followed its head") {
@@ -186,7 +191,8 @@ TEST_CASE("a refused CONNECT keeps the connection and never parses what followed
   });
   ProxyHarness proxy(authConfig(users));
   Socket client = proxy.connect();
-  client.sendAll("CONNECT " + upstream.hostPort() + " HTTP/1.1\r\n\r\n\x16\x03\x01GET http://evil/ HTTP/1.1\r\n\r\n");
+  client.sendAll("CONNECT " + upstream.hostPort() +
+                 " HTTP/1.1\r\n\r\n\x16\x03\x01GET http://evil/ HTTP/1.1\r\n\r\n");
   Response challenge = readResponse(client);
   CHECK(challenge.status == 407);
   client.sendAll("CONNECT " + upstream.hostPort() + " HTTP/1.1\r\n" + basic("sha1:pa:ss") + "\r\n");
@@ -205,7 +211,8 @@ TEST_CASE("a 407 for a request with a body reads and discards the body, keeping 
   });
   ProxyHarness proxy(authConfig(users));
   Socket client = proxy.connect();
-  std::string post = "POST http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n";
+  std::string post =
+      "POST http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n";
   client.sendAll(post + "\r\nfirst");
   CHECK(readResponse(client).status == 407);
   client.sendAll(post + basic("sha1:pa:ss") + "\r\nagain");
@@ -218,8 +225,9 @@ TEST_CASE("curl authenticates: -U, --proxy-anyauth and -p tunnels") {
   UserFile users;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("authed\n")));
   ProxyHarness proxy(authConfig(users));
-  const std::string base = "curl -sS --max-time 10 -x http://127.0.0.1:" + std::to_string(proxy.port()) +
-                           " -U bcrypt:pa:ss ";
+  const std::string base =
+      "curl -sS --max-time 10 -x http://127.0.0.1:" + std::to_string(proxy.port()) +
+      " -U bcrypt:pa:ss ";
   const std::string url = " http://" + upstream.hostPort() + "/";
   int rc = -1;
   CHECK(runCommand(base + url, &rc) == "authed\n");
@@ -228,9 +236,10 @@ TEST_CASE("curl authenticates: -U, --proxy-anyauth and -p tunnels") {
   CHECK(rc == 0);
   CHECK(runCommand(base + "-p" + url, &rc) == "authed\n");
   CHECK(rc == 0);
-  std::string denied = runCommand("curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x http://127.0.0.1:" +
-                                      std::to_string(proxy.port()) + " -U bcrypt:nope" + url,
-                                  &rc);
+  std::string denied =
+      runCommand("curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x http://127.0.0.1:" +
+                     std::to_string(proxy.port()) + " -U bcrypt:nope" + url,
+                 &rc);
   CHECK(denied == "407");
 }
 
@@ -239,12 +248,16 @@ TEST_CASE("Python urllib's ProxyBasicAuthHandler completes the 407 flow") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("python\n")));
   ProxyHarness proxy(authConfig(users));
   std::string proxyUrl = "http://127.0.0.1:" + std::to_string(proxy.port());
-  std::string script =
-      "import urllib.request as u\n"
-      "p = u.ProxyHandler({'http': '" + proxyUrl + "'})\n"
-      "a = u.ProxyBasicAuthHandler()\n"
-      "a.add_password('test realm', '" + proxyUrl + "', 'sha512', 'pa:ss')\n"
-      "print(u.build_opener(p, a).open('http://" + upstream.hostPort() + "/', timeout=10).read().decode(), end='')\n";
+  std::string script = "import urllib.request as u\n"
+                       "p = u.ProxyHandler({'http': '" +
+                       proxyUrl +
+                       "'})\n"
+                       "a = u.ProxyBasicAuthHandler()\n"
+                       "a.add_password('test realm', '" +
+                       proxyUrl +
+                       "', 'sha512', 'pa:ss')\n"
+                       "print(u.build_opener(p, a).open('http://" +
+                       upstream.hostPort() + "/', timeout=10).read().decode(), end='')\n";
   std::ofstream("/tmp/gatehouse-urllib-test.py") << script;
   int rc = -1;
   std::string out = runCommand("python3 /tmp/gatehouse-urllib-test.py", &rc);

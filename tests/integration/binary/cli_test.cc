@@ -95,9 +95,10 @@ std::string tempFile(const std::string& name, const std::string& text) {
 
 int statusThrough(uint16_t proxyPort, const FakeUpstream& upstream, const std::string& userPass) {
   Socket client = Socket::connectTo(proxyPort);
-  client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n"
-                 "Proxy-Authorization: Basic " + gatehouse::auth::encodeBase64(userPass) +
-                 "\r\n\r\n");
+  client.sendAll("GET http://" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\n"
+                 "Proxy-Authorization: Basic " +
+                 gatehouse::auth::encodeBase64(userPass) + "\r\n\r\n");
   return readResponse(client).status;
 }
 
@@ -115,14 +116,17 @@ TEST_CASE("the binary's --check validates the shipped configuration") {
 TEST_CASE("configuration errors name the file and line, or the flag") {
   std::string bad = tempFile("bad.toml", "listen = [\"127.0.0.1:0\"]\n\nconect_timeout = \"2s\"\n");
   int rc = -1;
-  std::string out = runCommand(std::string(GATEHOUSE_BINARY) + " --config " + bad + " --check 2>&1", &rc);
+  std::string out =
+      runCommand(std::string(GATEHOUSE_BINARY) + " --config " + bad + " --check 2>&1", &rc);
   CHECK(rc == 1);
   CHECK(out.find(bad + ":3: unknown key \"conect_timeout\"") != std::string::npos);
   out = runCommand(std::string(GATEHOUSE_BINARY) + " --connect-timeout 5x --check 2>&1", &rc);
   CHECK(rc != 0);
   CHECK(out.find("--connect-timeout") != std::string::npos);
   CHECK(out.find("invalid duration \"5x\"") != std::string::npos);
-  out = runCommand(std::string(GATEHOUSE_BINARY) + " --auth-file /nonexistent/users --listen 127.0.0.1:0 2>&1", &rc);
+  out = runCommand(std::string(GATEHOUSE_BINARY) +
+                       " --auth-file /nonexistent/users --listen 127.0.0.1:0 2>&1",
+                   &rc);
   CHECK(rc == 1);
   CHECK(out.find("cannot read the user file") != std::string::npos);
 }

@@ -50,8 +50,9 @@ TEST_CASE("a name that does not resolve: 502 dns_error with rcode") {
   CHECK(r.status == 502);
   checkProxyStatus(r, "dns_error");
   CHECK(r.header("proxy-status").find("rcode=\"NXDOMAIN\"") != std::string::npos);
-  CHECK_FALSE(proxy.waitForLog({"dns_not_found", "phase=dns", "error=dns_error", "status=502",
-                                "target=\"http://nowhere.test/f\""})
+  CHECK_FALSE(proxy
+                  .waitForLog({"dns_not_found", "phase=dns", "error=dns_error", "status=502",
+                               "target=\"http://nowhere.test/f\""})
                   .empty());
 }
 
@@ -112,8 +113,9 @@ TEST_CASE("connection refused: 502 connection_refused") {
   CHECK(r.status == 502);
   checkProxyStatus(r, "connection_refused");
   CHECK(r.header("proxy-status").find("next-hop=\"" + target + "\"") != std::string::npos);
-  CHECK_FALSE(proxy.waitForLog({"phase=connect", "error=connection_refused", "ECONNREFUSED",
-                                "upstream=" + target})
+  CHECK_FALSE(proxy
+                  .waitForLog({"phase=connect", "error=connection_refused", "ECONNREFUSED",
+                               "upstream=" + target})
                   .empty());
 }
 
@@ -131,7 +133,8 @@ TEST_CASE("a connect that never completes: 599 connection_timeout (504 in rfc mo
     Response r = fetch(proxy, getFor(blackhole.hostPort()));
     CHECK(r.status == 599);
     checkProxyStatus(r, "connection_timeout");
-    CHECK_FALSE(proxy.waitForLog({"phase=connect", "error=connection_timeout", "status=599"}).empty());
+    CHECK_FALSE(
+        proxy.waitForLog({"phase=connect", "error=connection_timeout", "status=599"}).empty());
     // The same through CONNECT.
     Response tunnel = fetch(proxy, "CONNECT " + blackhole.hostPort() + " HTTP/1.1\r\n\r\n");
     CHECK(tunnel.status == 599);
@@ -166,11 +169,12 @@ TEST_CASE("upstream resets before a response head: 502 connection_terminated") {
 }
 
 TEST_CASE("an invalid response becomes 502 http_protocol_error") {
-  for (std::string garbage : {std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n"),
-                              std::string("HTTP/1.1 abc\r\n\r\n"),
-                              std::string("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
-                              std::string("HTTP/1.1 200 OK\r\nX:\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n"),
-                              std::string("HTTP/1.1 200 OK\r\nX: a\r\n Set-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n")}) {
+  for (std::string garbage :
+       {std::string("SSH-2.0-OpenSSH_9.2\r\n\r\n"), std::string("HTTP/1.1 abc\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        std::string("HTTP/1.1 200 OK\r\nX:\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n"),
+        std::string(
+            "HTTP/1.1 200 OK\r\nX: a\r\n Set-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n")}) {
     FakeUpstream upstream(replyAfterHead(garbage));
     ProxyHarness proxy;
     Response r = fetch(proxy, getFor(upstream.hostPort()));
@@ -202,7 +206,8 @@ TEST_CASE("an upstream that stalls after the request: 598 connection_read_timeou
   checkProxyStatus(r, "connection_read_timeout");
   CHECK(r.header("content-type") == "application/json");
   CHECK(r.body.find("\"error\":\"connection_read_timeout\"") != std::string::npos);
-  CHECK_FALSE(proxy.waitForLog({"phase=wait-head", "error=connection_read_timeout", "status=598"}).empty());
+  CHECK_FALSE(
+      proxy.waitForLog({"phase=wait-head", "error=connection_read_timeout", "status=598"}).empty());
 }
 
 TEST_CASE("a head trickled a byte at a time: 504 http_response_timeout") {
@@ -233,7 +238,8 @@ TEST_CASE("a body cut short after the head aborts the client: no fake end") {
   bool reset = false;
   std::string rest = client.readToEnd(&reset);
   CHECK(rest.size() < 100);
-  CHECK_FALSE(proxy.waitForLog({"upstream_body_aborted", "phase=read-body", "(response aborted)"}).empty());
+  CHECK_FALSE(
+      proxy.waitForLog({"upstream_body_aborted", "phase=read-body", "(response aborted)"}).empty());
 }
 
 TEST_CASE("a chunked body cut short gets no final chunk") {
@@ -261,7 +267,9 @@ TEST_CASE("an upstream stalling mid-body is cut after read-timeout and logged") 
   client.sendAll(getFor(upstream.hostPort()));
   client.readUntil("\r\n\r\n");
   CHECK(client.waitForClose());
-  CHECK_FALSE(proxy.waitForLog({"phase=read-body", "error=connection_read_timeout", "(response aborted)"}).empty());
+  CHECK_FALSE(
+      proxy.waitForLog({"phase=read-body", "error=connection_read_timeout", "(response aborted)"})
+          .empty());
 }
 
 TEST_CASE("a client leaving before the response is logged as 499 with its phase") {

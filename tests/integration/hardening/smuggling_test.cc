@@ -58,8 +58,9 @@ TEST_CASE("request smuggling inputs are refused before anything reaches the upst
     CHECK(r.status == h.status);
     CHECK(r.header("connection") == "close");
     CHECK(client.waitForClose());
-    CHECK_FALSE(proxy.waitForLog({"phase=read-head", "method=POST",
-                                  "status=" + std::to_string(h.status), h.logged})
+    CHECK_FALSE(proxy
+                    .waitForLog({"phase=read-head", "method=POST",
+                                 "status=" + std::to_string(h.status), h.logged})
                     .empty());
     checkNormalRequestWorks(proxy, upstream);
   }
@@ -73,8 +74,10 @@ TEST_CASE("bytes after a complete request are never read as a second request whe
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy;
   Socket client = proxy.connect();
-  client.sendAll("GET http://" + upstream.hostPort() + "/first HTTP/1.1\r\nHost: a\r\n\r\n"
-                 "\rXGET http://" + upstream.hostPort() + "/smuggled HTTP/1.1\r\n\r\n");
+  client.sendAll("GET http://" + upstream.hostPort() +
+                 "/first HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "\rXGET http://" +
+                 upstream.hostPort() + "/smuggled HTTP/1.1\r\n\r\n");
   CHECK(readResponse(client).status == 200);
   Response second = readResponse(client);
   CHECK(second.status == 400);
@@ -115,7 +118,8 @@ TEST_CASE("Connection: Connection is handled safely (tinyproxy CVE-2023-49606)")
   ProxyHarness proxy;
   Socket client = proxy.connect();
   client.sendAll("GET http://" + upstream.hostPort() +
-                 "/ HTTP/1.1\r\nHost: x\r\nConnection: Connection\r\nConnection: connection, connection\r\n\r\n");
+                 "/ HTTP/1.1\r\nHost: x\r\nConnection: Connection\r\nConnection: connection, "
+                 "connection\r\n\r\n");
   CHECK(readResponse(client).status == 200);
   checkNormalRequestWorks(proxy, upstream);
 }
@@ -197,7 +201,8 @@ TEST_CASE("hostile responses never reach the client as such") {
 TEST_CASE("a 204 or 304 with a body: the body is never relayed as the next response") {
   FakeUpstream upstream([](UpstreamPeer& peer) {
     peer.readHead();
-    peer.send("HTTP/1.1 204 No Content\r\nContent-Length: 38\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    peer.send("HTTP/1.1 204 No Content\r\nContent-Length: 38\r\n\r\nHTTP/1.1 200 "
+              "OK\r\nContent-Length: 0\r\n\r\n");
     peer.stall();
   });
   ProxyHarness proxy;

@@ -9,8 +9,8 @@ using namespace gatehouse::test;
 
 namespace {
 std::string get(const FakeUpstream& upstream, std::string_view path, std::string_view extra = "") {
-  return "GET http://" + upstream.hostPort() + std::string(path) + " HTTP/1.1\r\nHost: ignored\r\n" +
-         std::string(extra) + "\r\n";
+  return "GET http://" + upstream.hostPort() + std::string(path) +
+         " HTTP/1.1\r\nHost: ignored\r\n" + std::string(extra) + "\r\n";
 }
 } // namespace
 
@@ -120,8 +120,9 @@ TEST_CASE("large bodies stream both ways with Content-Length and chunked framing
   });
   ProxyHarness proxy;
   Socket client = proxy.connect();
-  client.sendAll("POST http://" + upstream.hostPort() + "/up HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                 std::to_string(big.size()) + "\r\n\r\n");
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/up HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(big.size()) +
+                 "\r\n\r\n");
   client.sendAll(big);
   Response r = readResponse(client);
   CHECK(r.status == 200);
@@ -264,13 +265,16 @@ TEST_CASE("Max-Forwards: the proxy answers OPTIONS and TRACE at 0 and decrements
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("")));
   ProxyHarness proxy;
   Socket client = proxy.connect();
-  client.sendAll("OPTIONS http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n");
+  client.sendAll("OPTIONS http://" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n");
   Response options = readResponse(client);
   CHECK(options.status == 200);
   CHECK(options.header("allow").find("CONNECT") != std::string::npos);
-  client.sendAll("TRACE http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n");
+  client.sendAll("TRACE http://" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n");
   CHECK(readResponse(client).status == 405);
-  client.sendAll("OPTIONS http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 5\r\n\r\n");
+  client.sendAll("OPTIONS http://" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\nMax-Forwards: 5\r\n\r\n");
   CHECK(readResponse(client).status == 200);
   REQUIRE(upstream.waitForRequests(1));
   CHECK(upstream.requests()[0].find("Max-Forwards: 4\r\n") != std::string::npos);
@@ -282,7 +286,8 @@ TEST_CASE("the access log has one line per request with status, bytes and upstre
   Socket client = proxy.connect();
   client.sendAll(get(upstream, "/logged"));
   readResponse(client);
-  std::string line = proxy.waitForLog({"access", "/logged", "status=200", "upstream=" + upstream.hostPort()});
+  std::string line =
+      proxy.waitForLog({"access", "/logged", "status=200", "upstream=" + upstream.hostPort()});
   CHECK_FALSE(line.empty());
 }
 

@@ -75,7 +75,8 @@ TEST_CASE("CONNECT to a port outside connect-ports is refused with 403 before co
 
 TEST_CASE("CONNECT targets must be authority-form") {
   ProxyHarness proxy;
-  for (std::string target : {"/path", "http://a:1/", "host-without-port", "user@host:443", "[::1:443"}) {
+  for (std::string target :
+       {"/path", "http://a:1/", "host-without-port", "user@host:443", "[::1:443"}) {
     Socket client = proxy.connect();
     client.sendAll("CONNECT " + target + " HTTP/1.1\r\n\r\n");
     Response r = readResponse(client);
@@ -106,7 +107,8 @@ TEST_CASE("an idle tunnel is closed after idle-timeout") {
 TEST_CASE("a WebSocket upgrade switches to a tunnel only on a real 101") {
   FakeUpstream upstream([](UpstreamPeer& peer) {
     std::string head = peer.readHead();
-    peer.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nfrom-server");
+    peer.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+              "Upgrade\r\n\r\nfrom-server");
     while (true) {
       std::string data = peer.socket().readSome();
       if (data.empty()) {
@@ -117,9 +119,10 @@ TEST_CASE("a WebSocket upgrade switches to a tunnel only on a real 101") {
   });
   ProxyHarness proxy;
   Socket client = proxy.connect();
-  client.sendAll("GET http://" + upstream.hostPort() +
-                 "/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  client.sendAll(
+      "GET http://" + upstream.hostPort() +
+      "/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   Response r = readResponse(client);
   CHECK(r.status == 101);
   CHECK(r.header("upgrade") == "websocket");

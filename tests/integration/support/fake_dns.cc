@@ -39,8 +39,8 @@ void FakeDns::serve() {
     }
     sockaddr_in from{};
     socklen_t fromLen = sizeof from;
-    ssize_t n = ::recvfrom(fd_, query, sizeof query, 0, reinterpret_cast<sockaddr*>(&from),
-                           &fromLen);
+    ssize_t n =
+        ::recvfrom(fd_, query, sizeof query, 0, reinterpret_cast<sockaddr*>(&from), &fromLen);
     if (n < 12) {
       continue;
     }

@@ -78,7 +78,9 @@ std::string UpstreamPeer::readBody(const std::string& head) {
   return "";
 }
 
-void UpstreamPeer::stall() { server_.waitForStop(); }
+void UpstreamPeer::stall() {
+  server_.waitForStop();
+}
 
 FakeUpstream::FakeUpstream(Script script, bool acceptConnections, int backlog)
     : script_(std::move(script)) {

@@ -103,7 +103,9 @@ ProxyHarness::ProxyHarness(config::Config config) {
   server_->start();
 }
 
-ProxyHarness::~ProxyHarness() { server_->stop(); }
+ProxyHarness::~ProxyHarness() {
+  server_->stop();
+}
 
 std::string runCommand(const std::string& command, int* exitCode) {
   std::string out;

@@ -169,7 +169,9 @@ bool Socket::waitForClose(std::chrono::milliseconds timeout) {
   }
 }
 
-void Socket::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+void Socket::shutdownWrite() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 void Socket::reset() {
   if (fd_ >= 0) {
@@ -221,7 +223,9 @@ size_t Response::headerCount(std::string_view name) const {
   return count;
 }
 
-bool Response::hasHeader(std::string_view name) const { return headerCount(name) > 0; }
+bool Response::hasHeader(std::string_view name) const {
+  return headerCount(name) > 0;
+}
 
 Response readResponse(Socket& socket, bool requestWasHead) {
   Response r;

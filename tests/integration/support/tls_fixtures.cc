@@ -28,23 +28,33 @@ TestCertificates::TestCertificates() {
   char tmpl[] = "/tmp/gatehouse-tls-XXXXXX";
   dir_ = ::mkdtemp(tmpl);
   const std::string k = kKey;
-  run(dir_, "openssl req -x509 " + k + " -keyout ca.key -out ca.pem -days 2 -subj '/CN=Gatehouse Test CA'");
+  run(dir_, "openssl req -x509 " + k +
+                " -keyout ca.key -out ca.pem -days 2 -subj '/CN=Gatehouse Test CA'");
   std::ofstream(dir_ + "/san.ext") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
   run(dir_, "openssl req " + k + " -keyout server.key -out server.csr -subj /CN=localhost");
-  run(dir_, "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext");
-  run(dir_, "openssl req -x509 " + k + " -keyout rogue.key -out rogue.pem -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1");
+  run(dir_, "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+            "server.pem -days 2 -extfile san.ext");
+  run(dir_, "openssl req -x509 " + k +
+                " -keyout rogue.key -out rogue.pem -days 2 -subj /CN=localhost -addext "
+                "subjectAltName=DNS:localhost,IP:127.0.0.1");
   run(dir_, "openssl req " + k + " -keyout client.key -out client.csr -subj /CN=alice");
-  run(dir_, "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2");
-  run(dir_, "openssl req -x509 " + k + " -keyout other-client.key -out other-client.pem -days 2 -subj /CN=mallory");
+  run(dir_, "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+            "client.pem -days 2");
+  run(dir_, "openssl req -x509 " + k +
+                " -keyout other-client.key -out other-client.pem -days 2 -subj /CN=mallory");
 }
 
-TestCertificates::~TestCertificates() { runCommand("rm -rf " + dir_); }
+TestCertificates::~TestCertificates() {
+  runCommand("rm -rf " + dir_);
+}
 
 void TestCertificates::reissueServerWithNewCa() {
   const std::string k = kKey;
-  run(dir_, "openssl req -x509 " + k + " -keyout ca2.key -out ca2.pem -days 2 -subj '/CN=Gatehouse Test CA 2'");
+  run(dir_, "openssl req -x509 " + k +
+                " -keyout ca2.key -out ca2.pem -days 2 -subj '/CN=Gatehouse Test CA 2'");
   run(dir_, "openssl req " + k + " -keyout server2.key -out server2.csr -subj /CN=localhost");
-  run(dir_, "openssl x509 -req -in server2.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out server2.pem -days 2 -extfile san.ext");
+  run(dir_, "openssl x509 -req -in server2.csr -CA ca2.pem -CAkey ca2.key -CAcreateserial -out "
+            "server2.pem -days 2 -extfile san.ext");
   run(dir_, "mv server2.pem server.pem && mv server2.key server.key");
 }
 

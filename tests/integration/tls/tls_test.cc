@@ -44,8 +44,9 @@ TEST_CASE("curl --proxy https:// forwards and tunnels through the TLS listener")
 
 TEST_CASE("TLS inside TLS: an https:// origin through CONNECT on the TLS listener, with auth") {
   TestCertificates certs;
-  FakeTlsUpstream origin(certs.path("server.pem"), certs.path("server.key"),
-                         "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nnested\n");
+  FakeTlsUpstream origin(
+      certs.path("server.pem"), certs.path("server.key"),
+      "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nnested\n");
   auto config = tlsConfig(certs);
   std::string users = certs.path("users");
   runCommand("htpasswd -cbs " + users + " alice secret 2>/dev/null");
@@ -57,7 +58,8 @@ TEST_CASE("TLS inside TLS: an https:// origin through CONNECT on the TLS listene
       "https://localhost:" + std::to_string(origin.port()) + "/", &rc);
   CHECK(rc == 0);
   CHECK(out == "nested\n");
-  CHECK_FALSE(proxy.waitForLog({"access", "method=CONNECT", "user=\"alice\"", "status=200"}).empty());
+  CHECK_FALSE(
+      proxy.waitForLog({"access", "method=CONNECT", "user=\"alice\"", "status=200"}).empty());
 }
 
 TEST_CASE("plain HTTP to the TLS port gets 497 in plain text and the connection closes") {
@@ -75,8 +77,9 @@ TEST_CASE("plain HTTP to the TLS port gets 497 in plain text and the connection 
 
 TEST_CASE("origins over TLS: a trusted certificate works, an untrusted one is 502") {
   TestCertificates certs;
-  FakeTlsUpstream trusted(certs.path("server.pem"), certs.path("server.key"),
-                          "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure");
+  FakeTlsUpstream trusted(
+      certs.path("server.pem"), certs.path("server.key"),
+      "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure");
   FakeTlsUpstream rogue(certs.path("rogue.pem"), certs.path("rogue.key"),
                         "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nrogue");
   ProxyHarness proxy(tlsConfig(certs));
@@ -101,7 +104,8 @@ TEST_CASE("origins over TLS: a trusted certificate works, an untrusted one is 50
   }
   {
     // The name is checked too: 127.0.0.2 is not in the certificate.
-    FakeTlsUpstream named(certs.path("server.pem"), certs.path("server.key"), "HTTP/1.1 200 OK\r\n\r\n");
+    FakeTlsUpstream named(certs.path("server.pem"), certs.path("server.key"),
+                          "HTTP/1.1 200 OK\r\n\r\n");
     Socket client = proxy.connect();
     client.sendAll("GET https://127.0.0.2:" + std::to_string(named.port()) + "/ HTTP/1.1\r\n\r\n");
     Response r = readResponse(client);

@@ -90,7 +90,8 @@ max_connections = 100
 TEST_CASE("config errors name the file and line") {
   CHECK(loadError("listen = \"127.0.0.1:1\"\n\nbogus_key = 1\n") ==
         "test.toml:3: unknown key \"bogus_key\"");
-  CHECK(loadError("\nconnect_timeout = \"5x\"\n").rfind("test.toml:2: connect_timeout: invalid duration", 0) == 0);
+  CHECK(loadError("\nconnect_timeout = \"5x\"\n")
+            .rfind("test.toml:2: connect_timeout: invalid duration", 0) == 0);
   CHECK(loadError("connect_ports = \"0\"\n").rfind("test.toml:1: connect_ports:", 0) == 0);
   CHECK(loadError("listen = [\"nowhere\"]\n").rfind("test.toml:1: listen:", 0) == 0);
   CHECK(loadError("listen = [\"localhost:99999\"]\n").rfind("test.toml:1: listen:", 0) == 0);

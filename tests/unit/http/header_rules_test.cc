@@ -22,16 +22,27 @@ std::vector<std::string> names(const HeaderList& h) {
 } // namespace
 
 TEST_CASE("hop-by-hop fields and those named by Connection are removed, order kept") {
-  HeaderList in = list({{"A", "1"}, {"Connection", "x-one, X-Two"}, {"X-One", "a"}, {"B", "2"},
-                        {"x-two", "b"}, {"Keep-Alive", "5"}, {"Proxy-Connection", "keep-alive"},
-                        {"TE", "trailers"}, {"Trailer", "X"}, {"Upgrade", "h2c"},
-                        {"Proxy-Authorization", "Basic eA=="}, {"Proxy-Authenticate", "Basic"},
-                        {"Transfer-Encoding", "chunked"}, {"Content-Length", "1"}, {"A", "3"}});
+  HeaderList in = list({{"A", "1"},
+                        {"Connection", "x-one, X-Two"},
+                        {"X-One", "a"},
+                        {"B", "2"},
+                        {"x-two", "b"},
+                        {"Keep-Alive", "5"},
+                        {"Proxy-Connection", "keep-alive"},
+                        {"TE", "trailers"},
+                        {"Trailer", "X"},
+                        {"Upgrade", "h2c"},
+                        {"Proxy-Authorization", "Basic eA=="},
+                        {"Proxy-Authenticate", "Basic"},
+                        {"Transfer-Encoding", "chunked"},
+                        {"Content-Length", "1"},
+                        {"A", "3"}});
   CHECK(names(withoutHopByHop(in)) == std::vector<std::string>{"A", "B", "A"});
 }
 
 TEST_CASE("Connection: Connection cannot make the proxy misbehave (tinyproxy CVE-2023-49606)") {
-  HeaderList in = list({{"Connection", "Connection"}, {"Connection", "connection, close"}, {"X", "1"}});
+  HeaderList in =
+      list({{"Connection", "Connection"}, {"Connection", "connection, close"}, {"X", "1"}});
   CHECK(names(withoutHopByHop(in)) == std::vector<std::string>{"X"});
 }
 

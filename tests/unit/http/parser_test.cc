@@ -49,7 +49,8 @@ int responseError(std::string_view raw) {
 TEST_CASE("parser reads a request head, fields in order with duplicates") {
   Collect sink;
   MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
-  auto statuses = feed(parser, "GET http://a/b HTTP/1.1\r\nHost: a\r\nX: 1\r\nx: 2\r\nEmpty:\r\n\r\n");
+  auto statuses =
+      feed(parser, "GET http://a/b HTTP/1.1\r\nHost: a\r\nX: 1\r\nx: 2\r\nEmpty:\r\n\r\n");
   REQUIRE(statuses.at(0) == ParseStatus::HeadComplete);
   CHECK(statuses.at(1) == ParseStatus::MessageComplete);
   const RequestHead& head = parser.request();
@@ -74,19 +75,27 @@ TEST_CASE("parser streams Content-Length and chunked bodies with trailers") {
 }
 
 TEST_CASE("request smuggling inputs are rejected") {
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") == 400);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n") == 400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n") ==
+        400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n") ==
+        400);
   CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: ,chunked\r\n\r\n") == 400);
   CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n") == 501);
   CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") == 501);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n") == 400);
   CHECK(requestError("POST http://a/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n") == 400);
   CHECK(requestError("GET http://a/ HTTP/1.1\r\nX:\rTransfer-Encoding: chunked\r\n\r\n") == 400);
   CHECK(requestError("GET http://a/ HTTP/1.1\r\nFoo: bar\r\n Content-Length: 38\r\n\r\n") == 400);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx") == 400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx") == 400);
   CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: +5\r\n\r\n") == 400);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n") ==
+        400);
   CHECK(requestError(std::string("GET http://a/ HTTP/1.1\r\nX: a\0b\r\n\r\n", 33)) == 400);
   CHECK(requestError("GET http://a/ HTTP/1.1\r\nHost: a\n\r\n") == 400);
   CHECK(requestError("GET /x\nHost: a\r\nContent-Length: 5\r\n\r\nhello") == 400);
@@ -99,7 +108,8 @@ TEST_CASE("request smuggling inputs are rejected") {
 TEST_CASE("a bare CR after a head is not parsed as a second request") {
   Collect sink;
   MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
-  auto statuses = feed(parser, "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n\rXGET /smuggled HTTP/1.1\r\n\r\n");
+  auto statuses =
+      feed(parser, "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n\rXGET /smuggled HTTP/1.1\r\n\r\n");
   CHECK(statuses.front() == ParseStatus::HeadComplete);
   CHECK(statuses.back() == ParseStatus::Error);
   CHECK(std::count(statuses.begin(), statuses.end(), ParseStatus::HeadComplete) == 1);
@@ -107,17 +117,27 @@ TEST_CASE("a bare CR after a head is not parsed as a second request") {
 
 TEST_CASE("chunk framing is strict") {
   // chunk-data not followed by CRLF
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nAXX0\r\n\r\n") == 400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nAXX0\r\n\r\n") ==
+        400);
   // chunk-size line ended by a bare CR
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\r;a\r\nxx\r\n0\r\n\r\n") == 400);
+  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n2\r\r;a\r\nxx\r\n0\r\n\r\n") == 400);
   // huge chunk sizes
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n") == 400);
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000\r\n") == 400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n") ==
+        400);
+  CHECK(requestError(
+            "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000\r\n") ==
+        400);
   // oversized chunk extension
   CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=" +
                      std::string(5000, 'x') + "\r\nx\r\n0\r\n\r\n") == 400);
   // a modest extension is fine
-  CHECK(requestError("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nx\r\n0\r\n\r\n") == 0);
+  CHECK(
+      requestError(
+          "POST http://a/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\nx\r\n0\r\n\r\n") ==
+      0);
 }
 
 TEST_CASE("limits: a long target is 414, a large head 431") {
@@ -128,7 +148,8 @@ TEST_CASE("limits: a long target is 414, a large head 431") {
   MessageParser parser(MessageParser::Type::Request, limits, &sink);
   feed(parser, "GET http://a/" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n");
   CHECK(parser.errorStatus() == 414);
-  CHECK(requestError("GET http://a/ HTTP/1.1\r\nX: " + std::string(70'000, 'a') + "\r\n\r\n") == 431);
+  CHECK(requestError("GET http://a/ HTTP/1.1\r\nX: " + std::string(70'000, 'a') + "\r\n\r\n") ==
+        431);
 }
 
 TEST_CASE("CONNECT with a body is refused") {
@@ -142,9 +163,12 @@ TEST_CASE("CONNECT with a body is refused") {
 }
 
 TEST_CASE("response smuggling inputs are rejected") {
-  CHECK(responseError("HTTP/1.1 200 OK\r\nX:\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") != 0);
-  CHECK(responseError("HTTP/1.1 200 OK\r\nX: a\r\n Set-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") != 0);
-  CHECK(responseError("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n") != 0);
+  CHECK(responseError("HTTP/1.1 200 OK\r\nX:\rSet-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") !=
+        0);
+  CHECK(responseError(
+            "HTTP/1.1 200 OK\r\nX: a\r\n Set-Cookie: evil=1\r\nContent-Length: 0\r\n\r\n") != 0);
+  CHECK(responseError(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n") != 0);
   CHECK(responseError("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n") != 0);
   CHECK(responseError("HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n") != 0);
   CHECK(responseError("garbage\r\n\r\n") != 0);
@@ -156,7 +180,8 @@ TEST_CASE("1xx, 204, 304 and HEAD responses have no body even with Content-Lengt
                           "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n"}) {
     Collect sink;
     MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
-    auto statuses = feed(parser, std::string(raw) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    auto statuses =
+        feed(parser, std::string(raw) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     CHECK(statuses.at(1) == ParseStatus::MessageComplete);
     CHECK(sink.body == "ok");
   }

@@ -25,9 +25,11 @@ http::RequestHead request(std::string method, std::string target,
 } // namespace
 
 TEST_CASE("the upstream request head is origin-form with Host, Via and re-done framing") {
-  auto req = request("POST", "http://Example.com:8080/p?q", {{"Host", "evil"}, {"X-A", "1"},
-                                                            {"Content-Length", "10"},
-                                                            {"Proxy-Authorization", "Basic x"}});
+  auto req = request("POST", "http://Example.com:8080/p?q",
+                     {{"Host", "evil"},
+                      {"X-A", "1"},
+                      {"Content-Length", "10"},
+                      {"Proxy-Authorization", "Basic x"}});
   std::string error;
   auto uri = http::parseAbsoluteUri(req.target, error);
   UpstreamRequestPlan plan{&req, &*uri, http::BodyFraming::ContentLength, 10, "gh", false};
