@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/client_connection.h"
 
+#include <algorithm>
 #include <openssl/crypto.h>
 
 #include "gatehouse/auth/authenticator.h"
@@ -24,6 +25,10 @@ namespace {
 constexpr uint64_t kLingerMs = 5000;
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+// How long a connection stays idle before its per-request state is freed: long enough that a
+// busy keep-alive connection never pays for freeing and reallocating it.
+constexpr uint64_t kReleaseIdleStateMs = 250;
 
 // The largest request body read and thrown away to keep a connection open after a 407.
 constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
@@ -72,9 +77,7 @@ const char* ClientConnection::stateName(State state) {
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
     : context_(context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
-      id_(context.nextConnectionId++),
-      parser_(http::MessageParser::Type::Request, context.requestLimits, this),
-      connector_(context, *this) {
+      id_(context.nextConnectionId++) {
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
@@ -91,6 +94,52 @@ ClientConnection::~ClientConnection() {
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+ClientConnection::RequestWork::RequestWork(WorkerContext& context, http::BodySink* sink,
+                                           ConnectorEvents& events)
+    : parser(http::MessageParser::Type::Request, context.requestLimits, sink),
+      connector(context, events) {}
+
+ClientConnection::RequestWork& ClientConnection::work() {
+  if (!work_) {
+    http::BodySink* sink = this;
+    ConnectorEvents& events = *this;
+    work_ = std::make_unique<RequestWork>(context_, sink, events);
+  }
+  return *work_;
+}
+
+ClientConnection::Exchange& ClientConnection::exchange() {
+  if (!exchange_) {
+    exchange_ = std::make_unique<Exchange>();
+  }
+  return *exchange_;
+}
+
+void ClientConnection::cancelUpstreamAttempt() {
+  if (work_) {
+    work_->connector.cancel();
+  }
+}
+
+void ClientConnection::scheduleRelease() {
+  if (state_ != State::Closed) {
+    releaseAt_ = context_.loop.now() + kReleaseIdleStateMs;
+    armTimer();
+  }
+}
+
+void ClientConnection::releaseIfIdle() {
+  releaseAt_ = 0;
+  const bool idle = state_ == State::ReadingHead && pending_.empty() && work_ &&
+                    !work_->parser.headStarted() && !work_->parser.inBody();
+  if (idle || state_ == State::Tunneling) {
+    work_.reset();
+    if (idle) {
+      exchange_.reset();
+    }
+  }
+}
+
 void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool tls) {
   uint64_t open = context.counters.clientConnections.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* conn = new ClientConnection(context, stream);
@@ -100,9 +149,9 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   }
   if (open > context.config.maxConnections) {
     // Answer rather than refuse, so the client learns why; the listener keeps accepting.
-    conn->exchange_.id = conn->nextRequestId();
-    conn->exchange_.startMs = context.loop.now();
-    conn->exchange_.clientKeepAlive = false;
+    conn->exchange().id = conn->nextRequestId();
+    conn->exchange().startMs = context.loop.now();
+    conn->exchange().clientKeepAlive = false;
     conn->respondError(ProxyError::ConnectionLimit, Phase::ReadHead,
                        "at most " + std::to_string(context.config.maxConnections) +
                            " client connections");
@@ -158,11 +207,11 @@ void ClientConnection::processInput(std::string_view data) {
       if (data.empty()) {
         break;
       }
-      if (!parser_.headStarted()) {
+      if (!parser().headStarted()) {
         headStartedAt_ = context_.loop.now();
       }
       size_t used = 0;
-      http::ParseStatus status = parser_.execute(data, used);
+      http::ParseStatus status = parser().execute(data, used);
       data.remove_prefix(used);
       if (status == http::ParseStatus::HeadComplete) {
         onRequestHead();
@@ -176,30 +225,30 @@ void ClientConnection::processInput(std::string_view data) {
         continue; // the end of a body read and discarded after a refusal
       }
       if (status == http::ParseStatus::Error) {
-        exchange_ = Exchange{};
-        exchange_.id = nextRequestId();
-        exchange_.startMs = context_.loop.now();
-        exchange_.method = parser_.request().method;
-        exchange_.target = parser_.request().target;
-        exchange_.clientKeepAlive = false;
-        respondError(errorForParseStatus(parser_.errorStatus()), Phase::ReadHead,
-                     parser_.errorReason());
+        exchange() = Exchange{};
+        exchange().id = nextRequestId();
+        exchange().startMs = context_.loop.now();
+        exchange().method = parser().request().method;
+        exchange().target = parser().request().target;
+        exchange().clientKeepAlive = false;
+        respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
+                     parser().errorReason());
         break;
       }
       break; // NeedMore
     }
-    if (state_ == State::Forwarding && !exchange_.requestComplete && !exchange_.webSocket) {
+    if (state_ == State::Forwarding && !exchange().requestComplete && !exchange().webSocket) {
       size_t used = 0;
-      http::ParseStatus status = parser_.execute(data, used);
+      http::ParseStatus status = parser().execute(data, used);
       data.remove_prefix(used);
       if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
         onRequestComplete();
         continue;
       }
       if (status == http::ParseStatus::Error) {
-        std::string reason = "request body: " + parser_.errorReason();
-        exchange_.clientKeepAlive = false;
-        if (exchange_.responseStarted) {
+        std::string reason = "request body: " + parser().errorReason();
+        exchange().clientKeepAlive = false;
+        if (exchange().responseStarted) {
           abortExchange(ProxyError::BadRequest, Phase::Send, reason);
         } else {
           respondError(ProxyError::BadRequest, Phase::Send, reason);
@@ -207,10 +256,10 @@ void ClientConnection::processInput(std::string_view data) {
       }
       break; // NeedMore or Error
     }
-    if (state_ == State::Forwarding && exchange_.webSocket && !exchange_.requestComplete) {
+    if (state_ == State::Forwarding && exchange().webSocket && !exchange().requestComplete) {
       // An upgrade request has no body: finish it; what follows is the other protocol.
       size_t used = 0;
-      parser_.execute({}, used);
+      parser().execute({}, used);
       onRequestComplete();
       continue;
     }
@@ -251,29 +300,29 @@ void ClientConnection::updateClientReading() {
 }
 
 bool ClientConnection::finishBodylessRequest() {
-  if (exchange_.requestComplete) {
+  if (exchange().requestComplete) {
     return true;
   }
-  if (!parser_.inBody() || parser_.framing() != http::BodyFraming::None || exchange_.isConnect) {
+  if (!parser().inBody() || parser().framing() != http::BodyFraming::None || exchange().isConnect) {
     return false;
   }
   size_t used = 0;
-  http::ParseStatus status = parser_.execute({}, used);
-  exchange_.requestComplete = status == http::ParseStatus::MessageComplete;
-  return exchange_.requestComplete;
+  http::ParseStatus status = parser().execute({}, used);
+  exchange().requestComplete = status == http::ParseStatus::MessageComplete;
+  return exchange().requestComplete;
 }
 
 void ClientConnection::onRequestHead() {
-  const http::RequestHead& request = parser_.request();
-  exchange_ = Exchange{};
-  exchange_.id = nextRequestId();
-  exchange_.startMs = context_.loop.now();
-  exchange_.method = request.method;
-  exchange_.target = request.target;
-  exchange_.clientMinor = request.versionMinor;
-  exchange_.clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
-  exchange_.isHead = request.method == "HEAD";
-  exchange_.accept = std::string(request.headers.get("accept").value_or(""));
+  const http::RequestHead& request = parser().request();
+  exchange() = Exchange{};
+  exchange().id = nextRequestId();
+  exchange().startMs = context_.loop.now();
+  exchange().method = request.method;
+  exchange().target = request.target;
+  exchange().clientMinor = request.versionMinor;
+  exchange().clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
+  exchange().isHead = request.method == "HEAD";
+  exchange().accept = std::string(request.headers.get("accept").value_or(""));
   std::string error;
 
   // A TLS listener with a client CA wants a certificate before anything else.
@@ -281,7 +330,7 @@ void ClientConnection::onRequestHead() {
       session != nullptr && !context_.config.tlsClientCa.empty()) {
     int certificate = session->clientCertificate();
     if (certificate <= 0) {
-      exchange_.clientKeepAlive = false;
+      exchange().clientKeepAlive = false;
       respondError(certificate == 0 ? ProxyError::ClientCertRequired
                                     : ProxyError::ClientCertInvalid,
                    Phase::Tls,
@@ -295,13 +344,13 @@ void ClientConnection::onRequestHead() {
   // First what the request is (a target we cannot read is a 400 whoever sends it), then who
   // sends it, then whether policy lets it through.
   if (request.isConnect()) {
-    exchange_.isConnect = true;
+    exchange().isConnect = true;
     auto authority = http::parseAuthorityForm(request.target, error);
     if (!authority) {
       respondError(ProxyError::BadRequest, Phase::ReadHead, "CONNECT target: " + error);
       return;
     }
-    exchange_.authority = *authority;
+    exchange().authority = *authority;
     authorize();
     return;
   }
@@ -317,8 +366,8 @@ void ClientConnection::onRequestHead() {
     if (request.method == "OPTIONS" && finishBodylessRequest()) {
       http::HeaderList fields;
       fields.add("Allow", std::string(kAllowedMethods));
-      respondLocal(renderLocalResponse(200, fields, "", "", !exchange_.clientKeepAlive), 200,
-                   !exchange_.clientKeepAlive);
+      respondLocal(renderLocalResponse(200, fields, "", "", !exchange().clientKeepAlive), 200,
+                   !exchange().clientKeepAlive);
       return;
     }
     respondError(ProxyError::BadRequest, Phase::ReadHead, "asterisk-form is only for OPTIONS");
@@ -332,8 +381,8 @@ void ClientConnection::onRequestHead() {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request target: " + error);
     return;
   }
-  exchange_.uri = *uri;
-  exchange_.authority = uri->authority;
+  exchange().uri = *uri;
+  exchange().authority = uri->authority;
   authorize();
 }
 
@@ -346,21 +395,21 @@ void ClientConnection::authorize() {
   if (const tls::Session* session = client_->tlsSession(); session != nullptr &&
                                                            context_.config.tlsClientCertAuth &&
                                                            session->clientCertificate() == 1) {
-    exchange_.user = "cert:" + session->clientSubject();
+    exchange().user = "cert:" + session->clientSubject();
     continueRequest();
     return;
   }
-  auto header = parser_.request().headers.get("proxy-authorization");
+  auto header = parser().request().headers.get("proxy-authorization");
   auth::Authenticator& authenticator = *context_.authenticator;
   if (authMemo_ && header && *header == authMemo_->header &&
       authMemo_->expiresAt > context_.loop.now() &&
       authMemo_->generation == authenticator.generation()) {
-    exchange_.user = authMemo_->user;
+    exchange().user = authMemo_->user;
     continueRequest();
     return;
   }
   transition(State::Authorizing);
-  exchange_.phase = Phase::Auth;
+  exchange().phase = Phase::Auth;
   auto decision = authenticator.check(
       clientHost_, header,
       [this](const auth::AuthDecision& d) {
@@ -384,8 +433,8 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
     return;
   }
   if (decision.allowed()) {
-    exchange_.user = decision.user;
-    if (auto header = parser_.request().headers.get("proxy-authorization")) {
+    exchange().user = decision.user;
+    if (auto header = parser().request().headers.get("proxy-authorization")) {
       if (!authMemo_) {
         authMemo_ = std::make_unique<AuthMemo>();
       }
@@ -403,7 +452,7 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
   if (!decision.detail.empty()) {
     detail += " (" + decision.detail + ")";
   }
-  exchange_.claimedUser = decision.user;
+  exchange().claimedUser = decision.user;
   http::HeaderList fields;
   if (decision.refusal == auth::Refusal::Throttled) {
     fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
@@ -418,11 +467,11 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
 }
 
 void ClientConnection::continueRequest() {
-  const http::RequestHead& request = parser_.request();
-  if (exchange_.isConnect) {
-    if (!context_.config.connectPorts.allows(exchange_.authority.port)) {
+  const http::RequestHead& request = parser().request();
+  if (exchange().isConnect) {
+    if (!context_.config.connectPorts.allows(exchange().authority.port)) {
       respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
-                   "CONNECT to port " + std::to_string(exchange_.authority.port) +
+                   "CONNECT to port " + std::to_string(exchange().authority.port) +
                        " is not allowed (connect-ports " + context_.config.connectPorts.toString() +
                        ")");
       return;
@@ -453,7 +502,7 @@ void ClientConnection::continueRequest() {
       http::HeaderList fields;
       fields.add("Allow", std::string(kAllowedMethods));
       if (request.method == "OPTIONS") {
-        bool close = !finishBodylessRequest() || !exchange_.clientKeepAlive;
+        bool close = !finishBodylessRequest() || !exchange().clientKeepAlive;
         respondLocal(renderLocalResponse(200, fields, "", "", close), 200, close);
       } else if (!context_.config.allowTrace) {
         respondError(ProxyError::MethodNotAllowed, Phase::ReadHead,
@@ -468,23 +517,23 @@ void ClientConnection::continueRequest() {
             echo += f.name + ": " + f.value + "\r\n";
           }
         }
-        bool close = !finishBodylessRequest() || !exchange_.clientKeepAlive;
+        bool close = !finishBodylessRequest() || !exchange().clientKeepAlive;
         respondLocal(renderLocalResponse(200, {}, echo, "message/http", close), 200, close);
       }
       return;
     }
   }
-  exchange_.webSocket = http::isWebSocketUpgrade(request);
-  exchange_.requestChunked = parser_.framing() == http::BodyFraming::Chunked;
+  exchange().webSocket = http::isWebSocketUpgrade(request);
+  exchange().requestChunked = parser().framing() == http::BodyFraming::Chunked;
   startUpstream();
 }
 
 void ClientConnection::onBodyData(std::string_view data) {
-  exchange_.bytesIn += data.size();
+  exchange().bytesIn += data.size();
   if (upstream_ == nullptr) {
     return;
   }
-  if (exchange_.requestChunked) {
+  if (exchange().requestChunked) {
     upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf});
   } else {
     upstream_->send({data});
@@ -496,40 +545,40 @@ void ClientConnection::onBodyData(std::string_view data) {
 }
 
 void ClientConnection::onTrailers(const http::HeaderList& trailers) {
-  exchange_.requestTrailers = trailers;
+  exchange().requestTrailers = trailers;
 }
 
 void ClientConnection::onRequestComplete() {
-  exchange_.requestComplete = true;
+  exchange().requestComplete = true;
   if (upstream_ == nullptr) {
     return;
   }
-  if (exchange_.requestChunked) {
-    upstream_->send({http::lastChunk(exchange_.requestTrailers)});
+  if (exchange().requestChunked) {
+    upstream_->send({http::lastChunk(exchange().requestTrailers)});
   }
   upstream_->requestSent();
-  exchange_.phase = Phase::WaitHead;
+  exchange().phase = Phase::WaitHead;
 }
 
 // ---- upstream ------------------------------------------------------------------------------
 
 void ClientConnection::startUpstream() {
-  exchange_.phase = Phase::Dns;
-  const bool tls = !exchange_.isConnect && exchange_.uri.scheme == "https";
-  if (!exchange_.isConnect && !exchange_.retried) {
-    if (UpstreamConnection* pooled = connector_.takePooled(exchange_.authority, tls)) {
+  exchange().phase = Phase::Dns;
+  const bool tls = !exchange().isConnect && exchange().uri.scheme == "https";
+  if (!exchange().isConnect && !exchange().retried) {
+    if (UpstreamConnection* pooled = connector().takePooled(exchange().authority, tls)) {
       onConnectorReady(pooled);
       return;
     }
   }
   transition(State::Resolving);
-  connector_.start(exchange_.authority, tls);
+  connector().start(exchange().authority, tls);
   armTimer();
 }
 
 void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
-  exchange_.phase = Phase::Connect;
-  exchange_.upstreamAddress = address.toString();
+  exchange().phase = Phase::Connect;
+  exchange().upstreamAddress = address.toString();
   if (state_ == State::Resolving) {
     transition(State::Connecting);
     armTimer();
@@ -539,17 +588,17 @@ void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
 void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
   upstream_ = upstream;
   upstream_->setEvents(this);
-  exchange_.upstreamAddress = upstream->address().toString();
-  if (exchange_.isConnect) {
+  exchange().upstreamAddress = upstream->address().toString();
+  if (exchange().isConnect) {
     client_->write(kConnectEstablished);
-    exchange_.status = 200;
-    exchange_.responseStarted = true;
+    exchange().status = 200;
+    exchange().responseStarted = true;
     beginTunnel({});
     return;
   }
-  upstream_->beginExchange(exchange_.isHead);
+  upstream_->beginExchange(exchange().isHead);
   transition(State::Forwarding);
-  exchange_.phase = Phase::Send;
+  exchange().phase = Phase::Send;
   sendRequestHead();
   if (state_ != State::Forwarding) {
     return;
@@ -559,17 +608,17 @@ void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
 
 void ClientConnection::sendRequestHead() {
   UpstreamRequestPlan plan;
-  plan.request = &parser_.request();
-  plan.uri = &exchange_.uri;
-  plan.framing = parser_.framing();
-  plan.contentLength = parser_.contentLength();
+  plan.request = &parser().request();
+  plan.uri = &exchange().uri;
+  plan.framing = parser().framing();
+  plan.contentLength = parser().contentLength();
   plan.pseudonym = context_.pseudonym;
-  plan.webSocket = exchange_.webSocket;
+  plan.webSocket = exchange().webSocket;
   if (upstream_->send({buildUpstreamRequestHead(plan)}) != 0) {
     // The upstream reports the write failure itself; nothing else to do here.
     return;
   }
-  if (exchange_.requestComplete) {
+  if (exchange().requestComplete) {
     upstream_->requestSent(); // a retried request: already fully read from the client
   }
 }
@@ -585,18 +634,18 @@ void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
 void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
                                         const UpstreamFailure& failure) {
   upstream_ = nullptr; // it closes itself after this call
-  if (exchange_.responseStarted) {
+  if (exchange().responseStarted) {
     abortExchange(failure.error, failure.phase, failure.detail);
     return;
   }
   // A pooled connection the upstream closed while idle: retry once on a new connection, for a
   // request that is complete and has no body, so nothing is lost or sent twice.
   if (upstream.wasReused() && !upstream.receivedResponseBytes() &&
-      failure.error == ProxyError::UpstreamClosed && !exchange_.retried &&
-      exchange_.requestComplete && parser_.framing() == http::BodyFraming::None) {
+      failure.error == ProxyError::UpstreamClosed && !exchange().retried &&
+      exchange().requestComplete && parser().framing() == http::BodyFraming::None) {
     log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
-                      exchange_.id, upstream.address().toString(), failure.detail);
-    exchange_.retried = true;
+                      exchange().id, upstream.address().toString(), failure.detail);
+    exchange().retried = true;
     startUpstream();
     return;
   }
@@ -608,11 +657,11 @@ void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
                                               std::string_view rest) {
   ClientResponseInput input;
   input.response = &head;
-  input.requestWasHead = exchange_.isHead;
-  input.clientVersionMinor = exchange_.clientMinor;
+  input.requestWasHead = exchange().isHead;
+  input.clientVersionMinor = exchange().clientMinor;
   input.pseudonym = context_.pseudonym;
   if (head.status == 101) {
-    if (!exchange_.webSocket) {
+    if (!exchange().webSocket) {
       respondError(ProxyError::UpstreamProtocolError, Phase::WaitHead,
                    "101 Switching Protocols without an upgrade request");
       return;
@@ -620,14 +669,14 @@ void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
     input.switchingProtocols = true;
     ClientResponsePlan plan = buildClientResponseHead(input);
     client_->write(plan.head);
-    exchange_.status = 101;
-    exchange_.responseStarted = true;
+    exchange().status = 101;
+    exchange().responseStarted = true;
     beginTunnel(rest);
     return;
   }
   if (head.status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
-    if (exchange_.clientMinor >= 1) {
+    if (exchange().clientMinor >= 1) {
       client_->write(buildClientResponseHead(input).head);
     }
     return;
@@ -636,20 +685,20 @@ void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
   input.contentLength = upstream.responseContentLength();
   // An early response to a request still being sent: the connection cannot be reused.
   input.clientKeepAlive =
-      exchange_.clientKeepAlive && exchange_.requestComplete && !exchange_.webSocket;
+      exchange().clientKeepAlive && exchange().requestComplete && !exchange().webSocket;
   ClientResponsePlan plan = buildClientResponseHead(input);
-  exchange_.status = head.status;
-  exchange_.responseStarted = true;
-  exchange_.responseChunked = plan.chunked;
-  exchange_.closeAfter = plan.closeAfter;
-  exchange_.phase = Phase::ReadBody;
-  exchange_.bytesOut += plan.head.size();
+  exchange().status = head.status;
+  exchange().responseStarted = true;
+  exchange().responseChunked = plan.chunked;
+  exchange().closeAfter = plan.closeAfter;
+  exchange().phase = Phase::ReadBody;
+  exchange().bytesOut += plan.head.size();
   client_->write(plan.head);
 }
 
 void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
-  exchange_.bytesOut += data.size();
-  if (exchange_.responseChunked) {
+  exchange().bytesOut += data.size();
+  if (exchange().responseChunked) {
     client_->write({http::chunkSizeLine(data.size()), data, http::kCrlf});
   } else {
     client_->write(data);
@@ -661,12 +710,12 @@ void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_
 }
 
 void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::HeaderList& trailers) {
-  responseTrailers_ = trailers;
+  work().responseTrailers = trailers;
 }
 
 void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
-  if (exchange_.responseChunked) {
-    client_->write(http::lastChunk(responseTrailers_));
+  if (exchange().responseChunked) {
+    client_->write(http::lastChunk(work().responseTrailers));
   }
   finishExchange();
 }
@@ -697,9 +746,9 @@ void ClientConnection::releaseUpstream(bool reuse) {
 
 void ClientConnection::finishExchange() {
   logAccess();
-  releaseUpstream(exchange_.requestComplete);
-  responseTrailers_ = http::HeaderList{};
-  if (exchange_.closeAfter || !exchange_.clientKeepAlive || !exchange_.requestComplete) {
+  releaseUpstream(exchange().requestComplete);
+  work().responseTrailers = http::HeaderList{};
+  if (exchange().closeAfter || !exchange().clientKeepAlive || !exchange().requestComplete) {
     beginDraining();
     return;
   }
@@ -708,7 +757,7 @@ void ClientConnection::finishExchange() {
 
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
-  exchange_ = Exchange{};
+  exchange() = Exchange{};
   headStartedAt_ = 0;
   lastClientActivity_ = context_.loop.now();
   drainPending();
@@ -723,6 +772,9 @@ void ClientConnection::drainPending() {
   processInput(input);
   updateClientReading();
   armTimer();
+  if (state_ == State::ReadingHead && pending_.empty()) {
+    scheduleRelease();
+  }
 }
 
 // ---- tunnels -------------------------------------------------------------------------------
@@ -731,7 +783,7 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   uv::TcpStream* upstreamStream = upstream_->detachStream();
   upstream_ = nullptr;
   transition(State::Tunneling);
-  exchange_.phase = Phase::Tunnel;
+  exchange().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
   tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events);
@@ -739,12 +791,14 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   toUpstream.swap(pending_);
   tunnel_->start(toUpstream, toClient);
   armTimer();
+  scheduleRelease(); // the parser and connector are done with
+
 }
 
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
-  exchange_.bytesIn += tunnel.bytesFromClient();
-  exchange_.bytesOut += tunnel.bytesToClient();
-  log::diag().debug("{} tunnel to {} ended: {}", exchange_.id, exchange_.upstreamAddress,
+  exchange().bytesIn += tunnel.bytesFromClient();
+  exchange().bytesOut += tunnel.bytesToClient();
+  log::diag().debug("{} tunnel to {} ended: {}", exchange().id, exchange().upstreamAddress,
                     end.detail);
   logAccess();
   closeNow(end.reason == TunnelEnd::Reason::UpstreamError);
@@ -753,8 +807,8 @@ void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
 // ---- responses the proxy writes itself -------------------------------------------------------
 
 void ClientConnection::respondLocal(std::string response, int status, bool close) {
-  exchange_.status = status;
-  exchange_.bytesOut += response.size();
+  exchange().status = status;
+  exchange().bytesOut += response.size();
   client_->write(response);
   logAccess();
   if (close) {
@@ -765,9 +819,9 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
 }
 
 bool ClientConnection::discardRequest() {
-  if (exchange_.isConnect) {
+  if (exchange().isConnect) {
     // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP.
-    parser_.reset();
+    parser().reset();
     pending_.clear();
     discardInput_ = true;
     return true;
@@ -776,9 +830,9 @@ bool ClientConnection::discardRequest() {
     return true;
   }
   // A framed body is read and thrown away in ReadingHead, up to a bound.
-  return parser_.inBody() && (parser_.framing() == http::BodyFraming::Chunked ||
-                              (parser_.framing() == http::BodyFraming::ContentLength &&
-                               parser_.contentLength() <= kMaxDiscardBytes));
+  return parser().inBody() && (parser().framing() == http::BodyFraming::Chunked ||
+                              (parser().framing() == http::BodyFraming::ContentLength &&
+                               parser().contentLength() <= kMaxDiscardBytes));
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
@@ -787,30 +841,30 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   if (state_ == State::Closed || state_ == State::Draining) {
     return;
   }
-  exchange_.error = error;
-  exchange_.phase = phase;
+  exchange().error = error;
+  exchange().phase = phase;
   const errors::ErrorInfo& info = errors::info(error);
   const int status = errors::clientStatus(error, context_.config.statusMode);
-  const uint64_t elapsed = context_.loop.now() - exchange_.startMs;
-  connector_.cancel();
+  const uint64_t elapsed = context_.loop.now() - exchange().startMs;
+  cancelUpstreamAttempt();
   releaseUpstream(false);
 
   // Keep the connection only when the request is fully read and both sides want to.
   const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
   const bool keep =
-      exchange_.clientKeepAlive &&
-      (authRefusal ? discardRequest() : !exchange_.isConnect && finishBodylessRequest());
+      exchange().clientKeepAlive &&
+      (authRefusal ? discardRequest() : !exchange().isConnect && finishBodylessRequest());
   ErrorResponse response;
   response.error = error;
   response.statusMode = context_.config.statusMode;
   response.pseudonym = context_.pseudonym;
   response.detail = publicDetail != nullptr ? std::string(publicDetail) : detail;
-  response.requestId = exchange_.id;
-  response.target = exchange_.authority.host.empty() ? "" : exchange_.authority.hostPort();
-  response.upstream = exchange_.upstreamAddress;
+  response.requestId = exchange().id;
+  response.target = exchange().authority.host.empty() ? "" : exchange().authority.hostPort();
+  response.upstream = exchange().upstreamAddress;
   response.rcode = rcode;
   response.elapsedMs = elapsed;
-  response.accept = exchange_.accept;
+  response.accept = exchange().accept;
   response.close = !keep;
   if (extraFields != nullptr) {
     response.extraFields = *extraFields;
@@ -823,12 +877,12 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   log::diag().log(level,
                   "{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
                   "detail={} elapsed_ms={} status={}",
-                  exchange_.id, info.logName, clientAddress_,
-                  !exchange_.user.empty()          ? log::quoted(exchange_.user)
-                  : !exchange_.claimedUser.empty() ? log::quoted(exchange_.claimedUser)
+                  exchange().id, info.logName, clientAddress_,
+                  !exchange().user.empty()          ? log::quoted(exchange().user)
+                  : !exchange().claimedUser.empty() ? log::quoted(exchange().claimedUser)
                                                    : std::string("-"),
-                  exchange_.method, log::quoted(exchange_.target),
-                  exchange_.upstreamAddress.empty() ? "-" : exchange_.upstreamAddress,
+                  exchange().method, log::quoted(exchange().target),
+                  exchange().upstreamAddress.empty() ? "-" : exchange().upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
   respondLocal(renderErrorResponse(response), status, !keep);
 }
@@ -837,22 +891,22 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
   if (state_ == State::Closed) {
     return;
   }
-  exchange_.error = error;
-  exchange_.phase = phase;
+  exchange().error = error;
+  exchange().phase = phase;
   const errors::ErrorInfo& info = errors::info(error);
-  const uint64_t elapsed = context_.loop.now() - exchange_.startMs;
+  const uint64_t elapsed = context_.loop.now() - exchange().startMs;
   if (error == ProxyError::ClientClosed) {
-    exchange_.status = 499;
-    log::diag().info("{} client {} left during {} after {} ms", exchange_.id, clientAddress_,
+    exchange().status = 499;
+    log::diag().info("{} client {} left during {} after {} ms", exchange().id, clientAddress_,
                      errors::phaseName(phase), elapsed);
   } else {
     log::diag().warn("{} {} client={} user={} method={} target={} upstream={} phase={} "
                      "error={} detail={} elapsed_ms={} status={} (response aborted)",
-                     exchange_.id, info.logName, clientAddress_,
-                     exchange_.user.empty() ? "-" : log::quoted(exchange_.user), exchange_.method,
-                     log::quoted(exchange_.target), exchange_.upstreamAddress,
+                     exchange().id, info.logName, clientAddress_,
+                     exchange().user.empty() ? "-" : log::quoted(exchange().user), exchange().method,
+                     log::quoted(exchange().target), exchange().upstreamAddress,
                      errors::phaseName(phase), info.type, log::quoted(detail), elapsed,
-                     exchange_.status);
+                     exchange().status);
   }
   logAccess();
   // Never fake an end: a reset tells the client the response is incomplete.
@@ -860,25 +914,25 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
 }
 
 void ClientConnection::logAccess() {
-  if (exchange_.id.empty()) {
+  if (exchange().id.empty()) {
     return;
   }
-  const errors::ErrorInfo& info = errors::info(exchange_.error);
+  const errors::ErrorInfo& info = errors::info(exchange().error);
   log::AccessRecord record;
-  record.requestId = exchange_.id;
+  record.requestId = exchange().id;
   record.client = clientAddress_;
-  record.user = exchange_.user;
+  record.user = exchange().user;
   record.method =
-      exchange_.method.empty() ? std::string_view("-") : std::string_view(exchange_.method);
-  record.target = exchange_.target;
-  record.status = exchange_.status;
-  record.bytesIn = exchange_.bytesIn;
-  record.bytesOut = exchange_.bytesOut;
-  record.durationMs = context_.loop.now() - exchange_.startMs;
-  record.upstream = exchange_.upstreamAddress;
+      exchange().method.empty() ? std::string_view("-") : std::string_view(exchange().method);
+  record.target = exchange().target;
+  record.status = exchange().status;
+  record.bytesIn = exchange().bytesIn;
+  record.bytesOut = exchange().bytesOut;
+  record.durationMs = context_.loop.now() - exchange().startMs;
+  record.upstream = exchange().upstreamAddress;
   record.proxyStatus = info.type;
-  if (exchange_.error != ProxyError::None) {
-    record.phase = errors::phaseName(exchange_.phase);
+  if (exchange().error != ProxyError::None) {
+    record.phase = errors::phaseName(exchange().phase);
   }
   log::access(record);
 }
@@ -890,7 +944,7 @@ void ClientConnection::beginDraining() {
     return;
   }
   transition(State::Draining);
-  connector_.cancel();
+  cancelUpstreamAttempt();
   releaseUpstream(false);
   pending_.clear();
   if (client_->shutdown() != 0) {
@@ -911,7 +965,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   clientEof_ = true;
   switch (state_) {
   case State::ReadingHead:
-    if (parser_.headStarted()) {
+    if (headStarted()) {
       log::diag().debug("c{}.{} client {} closed in the middle of a request head",
                         context_.workerIndex, id_, clientAddress_);
     }
@@ -921,7 +975,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   case State::Connecting:
   case State::Forwarding:
   case State::Authorizing:
-    abortExchange(ProxyError::ClientClosed, exchange_.phase,
+    abortExchange(ProxyError::ClientClosed, exchange().phase,
                   status == uv::kEof ? "client closed the connection"
                                      : std::string("client ") + uv::errorName(status));
     return;
@@ -940,7 +994,7 @@ void ClientConnection::onStreamWriteError(uv::TcpStream&, int status) {
     closeNow(true);
     return;
   }
-  abortExchange(ProxyError::ClientClosed, exchange_.phase,
+  abortExchange(ProxyError::ClientClosed, exchange().phase,
                 std::string("write to client: ") + uv::errorName(status));
 }
 
@@ -949,7 +1003,7 @@ void ClientConnection::closeNow(bool reset) {
     return;
   }
   transition(State::Closed);
-  connector_.cancel();
+  cancelUpstreamAttempt();
   authPending_.reset();
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
@@ -979,10 +1033,10 @@ void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
   client_->disableTls();
-  exchange_ = Exchange{};
-  exchange_.id = nextRequestId();
-  exchange_.startMs = context_.loop.now();
-  exchange_.clientKeepAlive = false;
+  exchange() = Exchange{};
+  exchange().id = nextRequestId();
+  exchange().startMs = context_.loop.now();
+  exchange().clientKeepAlive = false;
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
 }
@@ -1007,14 +1061,14 @@ void ClientConnection::armTimer() {
   uint64_t deadline = 0;
   switch (state_) {
   case State::ReadingHead:
-    deadline = parser_.headStarted() ? headStartedAt_ + config.requestHeadTimeoutMs
+    deadline = headStarted() ? headStartedAt_ + config.requestHeadTimeoutMs
                                      : lastClientActivity_ + config.idleTimeoutMs;
     break;
   case State::Resolving:
     deadline = stateSince_ + config.dnsTimeoutMs;
     break;
   case State::Forwarding:
-    if (exchange_.requestComplete) {
+    if (exchange().requestComplete) {
       timer_->stop(); // the upstream's timers cover the wait
       return;
     }
@@ -1030,42 +1084,48 @@ void ClientConnection::armTimer() {
     timer_->stop();
     return;
   }
+  if (releaseAt_ != 0) {
+    deadline = std::min(deadline, releaseAt_);
+  }
   timer_->start(deadline > now ? deadline - now : 0);
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
   const auto& config = context_.config;
   const uint64_t now = context_.loop.now();
+  if (releaseAt_ != 0 && now >= releaseAt_) {
+    releaseIfIdle(); // then the state's own deadline below
+  }
   switch (state_) {
   case State::ReadingHead:
-    if (parser_.headStarted() && now >= headStartedAt_ + config.requestHeadTimeoutMs) {
-      exchange_ = Exchange{};
-      exchange_.id = nextRequestId();
-      exchange_.startMs = headStartedAt_;
-      exchange_.clientKeepAlive = false;
+    if (headStarted() && now >= headStartedAt_ + config.requestHeadTimeoutMs) {
+      exchange() = Exchange{};
+      exchange().id = nextRequestId();
+      exchange().startMs = headStartedAt_;
+      exchange().clientKeepAlive = false;
       respondError(ProxyError::RequestTimeout, Phase::ReadHead,
                    "request head not complete within " +
                        std::to_string(config.requestHeadTimeoutMs) + " ms");
       return;
     }
-    if (!parser_.headStarted() && now >= lastClientActivity_ + config.idleTimeoutMs) {
+    if (!headStarted() && now >= lastClientActivity_ + config.idleTimeoutMs) {
       log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
       closeNow(false);
       return;
     }
     break;
   case State::Resolving:
-    if (connector_.resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
-      connector_.failDnsTimeout();
+    if (connector().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
+      connector().failDnsTimeout();
       return;
     }
     break;
   case State::Forwarding:
-    if (!exchange_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
+    if (!exchange().requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
       std::string detail =
           "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
-      exchange_.clientKeepAlive = false;
-      if (exchange_.responseStarted) {
+      exchange().clientKeepAlive = false;
+      if (exchange().responseStarted) {
         abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
       } else {
         respondError(ProxyError::RequestTimeout, Phase::Send, detail);

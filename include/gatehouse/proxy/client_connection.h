@@ -162,7 +162,29 @@ private:
   unsigned requestCount_ = 0;
   std::string clientAddress_;
   std::string clientHost_; // address without port: the throttling key
-  http::MessageParser parser_;
+  // What a request in flight needs, allocated when its first byte arrives and freed (from the
+  // timer, never inside a callback of what it owns) once the connection is idle again: an
+  // idle keep-alive connection or an open tunnel holds no parser and no connector.
+  struct RequestWork {
+    RequestWork(WorkerContext& context, http::BodySink* sink, ConnectorEvents& events);
+    http::MessageParser parser;
+    UpstreamConnector connector;
+    http::HeaderList responseTrailers;
+  };
+  std::unique_ptr<RequestWork> work_;
+  std::unique_ptr<Exchange> exchange_; // kept through a tunnel for its access line
+  uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
+  RequestWork& work();
+  http::MessageParser& parser() { return work().parser; }
+  UpstreamConnector& connector() { return work().connector; }
+  Exchange& exchange();
+  // True while a request head is partly received (false when no request state exists).
+  bool headStarted() const { return work_ && work_->parser.headStarted(); }
+  void cancelUpstreamAttempt();
+  // Frees the per-request state a little later (from the timer) if the connection is idle
+  // then; a busy keep-alive connection keeps reusing it.
+  void scheduleRelease();
+  void releaseIfIdle();
   std::string pending_; // client bytes read but not yet consumed (kept only while needed)
   uint64_t lastClientActivity_ = 0;
   uint64_t headStartedAt_ = 0;
@@ -180,10 +202,7 @@ private:
     uint64_t expiresAt = 0;
   };
   std::unique_ptr<AuthMemo> authMemo_;
-  Exchange exchange_;
-  UpstreamConnector connector_;
   UpstreamConnection* upstream_ = nullptr;
-  http::HeaderList responseTrailers_;
   std::unique_ptr<Tunnel> tunnel_;
 };
 
