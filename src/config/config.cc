@@ -37,6 +37,27 @@ Apply sizeSetting(uint64_t Config::*field, uint64_t min, uint64_t max) {
   };
 }
 
+Apply boolSetting(bool Config::*field) {
+  return [field](Config& c, const std::string& v) -> std::optional<std::string> {
+    if (v != "true" && v != "false") {
+      return "invalid boolean \"" + v + "\" (true or false)";
+    }
+    c.*field = v == "true";
+    return std::nullopt;
+  };
+}
+
+// A file path; checked when it is opened, where the error can say what went wrong.
+Apply pathSetting(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) -> std::optional<std::string> {
+    if (v.empty()) {
+      return std::string("empty path");
+    }
+    c.*field = v;
+    return std::nullopt;
+  };
+}
+
 // A whole number within [min, max], or nullopt.
 std::optional<uint64_t> parseCount(const std::string& v, uint64_t min, uint64_t max) {
   if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos) {
@@ -111,35 +132,15 @@ std::vector<Setting> buildSettings() {
        },
        [](Config& c) { c.tlsListen.clear(); }},
       {"tls_cert", "Certificate chain (PEM) of the HTTPS listener", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         c.tlsCert = v;
-         return std::nullopt;
-       }},
-      {"tls_key", "Private key (PEM) of the HTTPS listener", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         c.tlsKey = v;
-         return std::nullopt;
-       }},
+       pathSetting(&Config::tlsCert)},
+      {"tls_key", "Private key (PEM) of the HTTPS listener", false, pathSetting(&Config::tlsKey)},
       {"tls_client_ca", "CA (PEM) for client certificates on the HTTPS listener (495/496)", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         c.tlsClientCa = v;
-         return std::nullopt;
-       }},
+       pathSetting(&Config::tlsClientCa)},
       {"tls_client_cert_auth",
        "With tls_client_ca: a verified client certificate authenticates its subject (true/false)",
-       false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v != "true" && v != "false") {
-           return "invalid boolean \"" + v + "\" (true or false)";
-         }
-         c.tlsClientCertAuth = v == "true";
-         return std::nullopt;
-       }},
+       false, boolSetting(&Config::tlsClientCertAuth)},
       {"upstream_ca", "CA bundle (PEM) for origins fetched over TLS (default: system store)", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         c.upstreamCa = v;
-         return std::nullopt;
-       }},
+       pathSetting(&Config::upstreamCa)},
       {"connect_ports", "Ports CONNECT may reach: list and ranges (443,8443,9000-9100) or *", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
@@ -236,21 +237,9 @@ std::vector<Setting> buildSettings() {
          return std::nullopt;
        }},
       {"allow_trace", "Answer TRACE at Max-Forwards 0 instead of 405 (true or false)", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v != "true" && v != "false") {
-           return "invalid boolean \"" + v + "\" (true or false)";
-         }
-         c.allowTrace = v == "true";
-         return std::nullopt;
-       }},
+       boolSetting(&Config::allowTrace)},
       {"auth_file", "htpasswd file: every request and CONNECT must authenticate (Basic)", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v.empty()) {
-           return std::string("empty auth file path");
-         }
-         c.authFile = v;
-         return std::nullopt;
-       }},
+       pathSetting(&Config::authFile)},
       {"realm", "Realm named in Proxy-Authenticate", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v.empty() || v.size() > 200 || v.find_first_of("\"\\\r\n\t") != std::string::npos) {
@@ -265,13 +254,7 @@ std::vector<Setting> buildSettings() {
          return std::nullopt;
        }},
       {"auth_plaintext", "Accept plain-text passwords in the auth file (true or false)", false,
-       [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v != "true" && v != "false") {
-           return "invalid boolean \"" + v + "\" (true or false)";
-         }
-         c.authPlaintext = v == "true";
-         return std::nullopt;
-       }},
+       boolSetting(&Config::authPlaintext)},
       {"auth_cache_ttl", "How long a verified user and password is remembered", false,
        durationSetting(&Config::authCacheTtlMs)},
       {"auth_max_failures", "Wrong passwords per client address before 429", false,

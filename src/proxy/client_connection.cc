@@ -792,7 +792,6 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   tunnel_->start(toUpstream, toClient);
   armTimer();
   scheduleRelease(); // the parser and connector are done with
-
 }
 
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
@@ -831,8 +830,8 @@ bool ClientConnection::discardRequest() {
   }
   // A framed body is read and thrown away in ReadingHead, up to a bound.
   return parser().inBody() && (parser().framing() == http::BodyFraming::Chunked ||
-                              (parser().framing() == http::BodyFraming::ContentLength &&
-                               parser().contentLength() <= kMaxDiscardBytes));
+                               (parser().framing() == http::BodyFraming::ContentLength &&
+                                parser().contentLength() <= kMaxDiscardBytes));
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
@@ -880,7 +879,7 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
                   exchange().id, info.logName, clientAddress_,
                   !exchange().user.empty()          ? log::quoted(exchange().user)
                   : !exchange().claimedUser.empty() ? log::quoted(exchange().claimedUser)
-                                                   : std::string("-"),
+                                                    : std::string("-"),
                   exchange().method, log::quoted(exchange().target),
                   exchange().upstreamAddress.empty() ? "-" : exchange().upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
@@ -903,8 +902,8 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
     log::diag().warn("{} {} client={} user={} method={} target={} upstream={} phase={} "
                      "error={} detail={} elapsed_ms={} status={} (response aborted)",
                      exchange().id, info.logName, clientAddress_,
-                     exchange().user.empty() ? "-" : log::quoted(exchange().user), exchange().method,
-                     log::quoted(exchange().target), exchange().upstreamAddress,
+                     exchange().user.empty() ? "-" : log::quoted(exchange().user),
+                     exchange().method, log::quoted(exchange().target), exchange().upstreamAddress,
                      errors::phaseName(phase), info.type, log::quoted(detail), elapsed,
                      exchange().status);
   }
@@ -1062,7 +1061,7 @@ void ClientConnection::armTimer() {
   switch (state_) {
   case State::ReadingHead:
     deadline = headStarted() ? headStartedAt_ + config.requestHeadTimeoutMs
-                                     : lastClientActivity_ + config.idleTimeoutMs;
+                             : lastClientActivity_ + config.idleTimeoutMs;
     break;
   case State::Resolving:
     deadline = stateSince_ + config.dnsTimeoutMs;

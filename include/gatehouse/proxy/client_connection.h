@@ -173,7 +173,7 @@ private:
   };
   std::unique_ptr<RequestWork> work_;
   std::unique_ptr<Exchange> exchange_; // kept through a tunnel for its access line
-  uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
+  uint64_t releaseAt_ = 0;             // loop time at which to free idle request state; 0: none
   RequestWork& work();
   http::MessageParser& parser() { return work().parser; }
   UpstreamConnector& connector() { return work().connector; }

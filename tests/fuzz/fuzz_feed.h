@@ -1,0 +1,44 @@
+#pragma once
+// What both fuzz targets do with their input: feed a parser in two pieces split at a
+// data-chosen point (as reads split), calling `onHead` at every complete head.
+
+#include <cstddef>
+#include <string_view>
+
+#include "gatehouse/http/parser.h"
+
+namespace gatehouse::fuzz {
+
+// Body bytes are only counted.
+struct CountingSink : http::BodySink {
+  size_t bytes = 0;
+  void onBodyData(std::string_view data) override { bytes += data.size(); }
+};
+
+// Returns false when the parser stopped for good (error or protocol switch) or `onHead` asked
+// to stop by returning false.
+template <class OnHead>
+bool feedInTwoPieces(http::MessageParser& parser, std::string_view input, size_t split,
+                     OnHead onHead) {
+  split = split < input.size() ? split : input.size();
+  std::string_view pieces[2] = {input.substr(0, split), input.substr(split)};
+  for (std::string_view piece : pieces) {
+    for (int guard = 0; guard < 10'000; ++guard) {
+      size_t used = 0;
+      http::ParseStatus status = parser.execute(piece, used);
+      piece.remove_prefix(used);
+      if (status == http::ParseStatus::Error || status == http::ParseStatus::Upgrade) {
+        return false;
+      }
+      if (status == http::ParseStatus::HeadComplete && !onHead()) {
+        return false;
+      }
+      if (status == http::ParseStatus::NeedMore && piece.empty()) {
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+} // namespace gatehouse::fuzz
