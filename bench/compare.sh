@@ -46,8 +46,10 @@ origin=$(free_port)
 mkdir -p "$work/www" && chmod 755 "$work/www"
 head -c 1024 /dev/zero | tr '\0' 'x' > "$work/www/1k"
 head -c 65536 /dev/zero | tr '\0' 'x' > "$work/www/64k"
-truncate -s 1G "$work/www/1g"
-truncate -s 100M "$work/www/100m"
+# Real bytes, not sparse files: nginx's sendfile of holes is slow and made "direct" look slower
+# than any proxy in an earlier version of this script.
+head -c 1073741824 /dev/zero > "$work/www/1g"
+head -c 104857600 /dev/zero > "$work/www/100m"
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -215,7 +217,7 @@ to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if
   echo
   echo "Machine: $machine. Proxies pinned to CPU 0; nginx, wrk and curl on CPU 1. Basic auth on"
   echo "(one Apache-MD5 user; tinyproxy: plain), no caching, access logs off. Ratios are to direct,"
-  echo "same run. Direct CONNECT baselines run curl on CPU 0 (see the README for what that means)."
+  echo "same run. Direct CONNECT baselines run curl on CPU 0 (client and origin a core each)."
   echo
 } > "$md"
 
