@@ -1139,8 +1139,12 @@ void ClientConnection::onTimer(uv::Timer&) {
     }
     break;
   case State::Draining:
-    closeNow(false);
-    return;
+    // The timer may also fire early for a scheduled release; only the linger deadline closes.
+    if (now >= stateSince_ + kLingerMs) {
+      closeNow(false);
+      return;
+    }
+    break;
   default:
     return;
   }
