@@ -11,6 +11,7 @@
 
 #include "../support/fake_upstream.h"
 #include "../support/proxy_harness.h"
+#include "../support/tls_fixtures.h"
 #include "gatehouse/auth/basic_credentials.h"
 
 using namespace gatehouse::test;
@@ -156,5 +157,33 @@ TEST_CASE("the running binary reloads users on SIGHUP and when the file changes"
 
   proxy.signal(SIGTERM);
   CHECK_FALSE(proxy.waitForLine("stopped").empty());
+  CHECK(proxy.wait() == 0);
+}
+
+TEST_CASE("the running binary reloads its TLS certificate on SIGHUP") {
+  TestCertificates certs;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
+  ProxyProcess proxy({"--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                      certs.path("server.pem"), "--tls-key", certs.path("server.key"), "--workers",
+                      "1", "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort())});
+  std::string listening = proxy.waitForLine("listening for TLS on 127.0.0.1:");
+  REQUIRE_FALSE(listening.empty());
+  size_t at = listening.find("127.0.0.1:") + 10;
+  const std::string proxyUrl =
+      "https://127.0.0.1:" + std::to_string(std::stoi(listening.substr(at)));
+  auto fetch = [&](const std::string& ca) {
+    int rc = -1;
+    std::string out = runCommand("curl -sS --max-time 10 --proxy " + proxyUrl + " --proxy-cacert " +
+                                     ca + " http://" + upstream.hostPort() + "/ 2>&1",
+                                 &rc);
+    return rc == 0 ? out : "";
+  };
+  CHECK(fetch(certs.path("ca.pem")) == "ok\n");
+  certs.reissueServerWithNewCa();
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("TLS certificate reloaded").empty());
+  CHECK(fetch(certs.path("ca2.pem")) == "ok\n");
+  CHECK(fetch(certs.path("ca.pem")).empty());
+  proxy.signal(SIGTERM);
   CHECK(proxy.wait() == 0);
 }
