@@ -23,6 +23,13 @@ Response fetch(ProxyHarness& proxy, const std::string& request) {
   return readResponse(client);
 }
 
+// The test configuration with the fake DNS server as the only resolver.
+gatehouse::config::Config configWithDns(const FakeDns& dns) {
+  auto config = testConfig();
+  config.dnsServers = dns.server();
+  return config;
+}
+
 void checkProxyStatus(const Response& r, const std::string& type) {
   INFO(r.head);
   CHECK(r.header("proxy-status").rfind("gh-test; error=" + type, 0) == 0);
@@ -43,9 +50,7 @@ FakeUpstream::Script replyAfterHead(std::string reply, bool thenReset = false) {
 
 TEST_CASE("a name that does not resolve: 502 dns_error with rcode") {
   FakeDns dns({});
-  auto config = testConfig();
-  config.dnsServers = dns.server();
-  ProxyHarness proxy(config);
+  ProxyHarness proxy(configWithDns(dns));
   Response r = fetch(proxy, getFor("nowhere.test"));
   CHECK(r.status == 502);
   checkProxyStatus(r, "dns_error");
@@ -59,9 +64,7 @@ TEST_CASE("a name that does not resolve: 502 dns_error with rcode") {
 TEST_CASE("a name resolved by the fake DNS is fetched") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("named")));
   FakeDns dns(std::map<std::string, std::string>{{"origin.test", "127.0.0.1"}});
-  auto config = testConfig();
-  config.dnsServers = dns.server();
-  ProxyHarness proxy(config);
+  ProxyHarness proxy(configWithDns(dns));
   Response r = fetch(proxy, getFor("origin.test:" + std::to_string(upstream.port())));
   CHECK(r.status == 200);
   CHECK(r.body == "named");
@@ -74,9 +77,7 @@ TEST_CASE("every resolved address is tried in turn") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("second address")));
   // 127.0.0.2 is loopback too, but nothing listens there on this port: refused, then 127.0.0.1.
   FakeDns dns(std::map<std::string, std::string>{{"two.test", "127.0.0.2,127.0.0.1"}});
-  auto config = testConfig();
-  config.dnsServers = dns.server();
-  ProxyHarness proxy(config);
+  ProxyHarness proxy(configWithDns(dns));
   Response r = fetch(proxy, getFor("two.test:" + std::to_string(upstream.port())));
   CHECK(r.status == 200);
   CHECK(r.body == "second address");
@@ -86,9 +87,7 @@ TEST_CASE("every resolved address is tried in turn") {
 TEST_CASE("/etc/hosts answers before DNS (localhost)") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("from hosts")));
   FakeDns dns({});
-  auto config = testConfig();
-  config.dnsServers = dns.server();
-  ProxyHarness proxy(config);
+  ProxyHarness proxy(configWithDns(dns));
   Response r = fetch(proxy, getFor("localhost:" + std::to_string(upstream.port())));
   CHECK(r.status == 200);
   CHECK(r.body == "from hosts");
@@ -96,8 +95,7 @@ TEST_CASE("/etc/hosts answers before DNS (localhost)") {
 
 TEST_CASE("DNS that does not answer: 504 dns_timeout") {
   FakeDns dns({}, FakeDns::Mode::Silent);
-  auto config = testConfig();
-  config.dnsServers = dns.server();
+  auto config = configWithDns(dns);
   config.dnsTimeoutMs = 300;
   ProxyHarness proxy(config);
   Response r = fetch(proxy, getFor("slow.test"));
@@ -288,9 +286,7 @@ TEST_CASE("a client leaving before the response is logged as 499 with its phase"
 
 TEST_CASE("failures through CONNECT carry the same status and Proxy-Status") {
   FakeDns dns({});
-  auto config = testConfig();
-  config.dnsServers = dns.server();
-  ProxyHarness proxy(config);
+  ProxyHarness proxy(configWithDns(dns));
   Response refused =
       fetch(proxy, "CONNECT 127.0.0.1:" + std::to_string(unusedPort()) + " HTTP/1.1\r\n\r\n");
   CHECK(refused.status == 502);
