@@ -588,7 +588,7 @@ void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
 void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
   upstream_ = upstream;
   upstream_->setEvents(this);
-  exchange().upstreamAddress = upstream->address().toString();
+  exchange().upstreamAddress = upstream->addressText();
   if (exchange().isConnect) {
     client_->write(kConnectEstablished);
     exchange().status = 200;
@@ -644,7 +644,7 @@ void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
       failure.error == ProxyError::UpstreamClosed && !exchange().retried &&
       exchange().requestComplete && parser().framing() == http::BodyFraming::None) {
     log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
-                      exchange().id, upstream.address().toString(), failure.detail);
+                      exchange().id, upstream.addressText(), failure.detail);
     exchange().retried = true;
     startUpstream();
     return;

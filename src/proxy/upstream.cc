@@ -34,8 +34,9 @@ ProxyError connectErrorFor(int status) {
 
 UpstreamConnection::UpstreamConnection(WorkerContext& context, const uv::SocketAddress& address,
                                        std::string key, UpstreamEvents* events)
-    : context_(context), address_(address), poolKey_(std::move(key)), events_(events),
-      stream_(uv::TcpStream::create(context.loop)), timer_(uv::Timer::create(context.loop, this)),
+    : context_(context), address_(address), addressText_(address.toString()),
+      poolKey_(std::move(key)), events_(events), stream_(uv::TcpStream::create(context.loop)),
+      timer_(uv::Timer::create(context.loop, this)),
       parser_(http::MessageParser::Type::Response, context.responseLimits, this) {
   stream_->setHandler(this);
 }
@@ -443,14 +444,6 @@ void UpstreamPool::closeAll() {
       conn->close(); // state is Idle: close() asks remove(), which finds nothing now
     }
   }
-}
-
-size_t UpstreamPool::idleCount() const {
-  size_t n = 0;
-  for (const auto& [key, list] : idle_) {
-    n += list.size();
-  }
-  return n;
 }
 
 } // namespace gatehouse::proxy

@@ -50,10 +50,6 @@ void UpstreamConnector::failDnsTimeout() {
   events_.onConnectorFailed({ProxyError::DnsTimeout, Phase::Dns, "no DNS answer in time"});
 }
 
-std::string UpstreamConnector::currentAddress() const {
-  return lastAddress_.toString();
-}
-
 void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
   dnsRequest_.reset();
   using Status = uv::ResolveResult::Status;
@@ -79,9 +75,9 @@ void UpstreamConnector::tryNext() {
     events_.onConnectorFailed(lastFailure_);
     return;
   }
-  lastAddress_ = addresses_[next_++];
-  events_.onConnectorConnecting(lastAddress_);
-  attempt_ = UpstreamConnection::connect(context_, lastAddress_, key_, this,
+  const uv::SocketAddress& address = addresses_[next_++];
+  events_.onConnectorConnecting(address);
+  attempt_ = UpstreamConnection::connect(context_, address, key_, this,
                                          tls_ ? context_.upstreamTls : nullptr, tlsHost_);
 }
 
@@ -95,8 +91,8 @@ void UpstreamConnector::onUpstreamFailed(UpstreamConnection& upstream,
                                          const UpstreamFailure& failure) {
   attempt_ = nullptr; // the connection closes itself after reporting
   lastFailure_ = failure;
-  lastFailure_.detail += " (" + upstream.address().toString() + ")";
-  log::diag().debug("connect to {} failed: {}", upstream.address().toString(), failure.detail);
+  lastFailure_.detail += " (" + upstream.addressText() + ")";
+  log::diag().debug("connect to {} failed: {}", upstream.addressText(), failure.detail);
   tryNext();
 }
 

@@ -63,8 +63,4 @@ uint64_t Loop::now() const {
   return uv_now(loopOf(raw_));
 }
 
-void Loop::updateTime() {
-  uv_update_time(loopOf(raw_));
-}
-
 } // namespace gatehouse::uv

@@ -132,9 +132,6 @@ Loop& TcpStream::loop() const {
 void TcpStream::setHandler(StreamHandler* handler) {
   impl(this)->handler = handler;
 }
-StreamHandler* TcpStream::handler() const {
-  return impl(this)->handler;
-}
 
 int TcpStream::acceptFrom(void* serverStream) {
   return uv_accept(static_cast<uv_stream_t*>(serverStream), asStream(impl(this)));
@@ -168,10 +165,6 @@ void TcpStream::stopRead() {
     uv_read_stop(asStream(s));
     s->reading = false;
   }
-}
-
-bool TcpStream::isReading() const {
-  return impl(this)->reading;
 }
 
 int TcpStream::write(std::string_view data) {
@@ -324,10 +317,6 @@ void TcpStream::closeWithReset() {
   }
 }
 
-bool TcpStream::isClosing() const {
-  return impl(this)->closing;
-}
-
 void TcpStream::enableTls(std::unique_ptr<tls::Session> session) {
   impl(this)->tls = std::move(session);
 }
@@ -352,15 +341,6 @@ SocketAddress TcpStream::peerAddress() const {
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&impl(this)->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return {};
-  }
-  return SocketAddress(reinterpret_cast<sockaddr*>(&ss));
-}
-
-SocketAddress TcpStream::localAddress() const {
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(&impl(this)->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     return {};
   }
   return SocketAddress(reinterpret_cast<sockaddr*>(&ss));

@@ -45,7 +45,6 @@ public:
   std::optional<AuthDecision> check(const std::string& clientAddress,
                                     std::optional<std::string_view> header, Done done,
                                     uv::WorkRequestPtr& pending);
-  size_t cacheSize() const { return cache_.size(); }
   // The user table's generation now: a decision made under another generation is stale.
   uint64_t generation() const { return store_.users()->generation; }
   uint64_t cacheTtlMs() const { return store_.options().cacheTtlMs; }

@@ -59,6 +59,8 @@ public:
 
   void setEvents(UpstreamEvents* events) { events_ = events; }
   const uv::SocketAddress& address() const { return address_; }
+  // The address as text ("127.0.0.1:80"), formatted once: logs use it on every request.
+  const std::string& addressText() const { return addressText_; }
   const std::string& poolKey() const { return poolKey_; }
   bool wasReused() const { return exchanges_ > 1; }
   bool receivedResponseBytes() const { return responseBytes_ > 0; }
@@ -111,6 +113,7 @@ private:
 
   WorkerContext& context_;
   uv::SocketAddress address_;
+  std::string addressText_;
   std::string poolKey_;
   UpstreamEvents* events_;
   tls::ContextPtr tlsContext_;
@@ -142,7 +145,6 @@ public:
   void remove(UpstreamConnection* connection);
   // Closes every idle connection (shutdown).
   void closeAll();
-  size_t idleCount() const;
 
 private:
   std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;

@@ -43,8 +43,6 @@ public:
   void failDnsTimeout();
 
   bool resolving() const { return dnsRequest_ != nullptr; }
-  // The address being tried or last tried ("-" before any).
-  std::string currentAddress() const;
 
 private:
   void onResolved(const uv::ResolveResult& result);
@@ -61,7 +59,6 @@ private:
   std::vector<uv::SocketAddress> addresses_;
   size_t next_ = 0;
   UpstreamConnection* attempt_ = nullptr;
-  uv::SocketAddress lastAddress_;
   UpstreamFailure lastFailure_;
 };
 

@@ -32,7 +32,6 @@ public:
   void setStopHandler(std::function<void()> handler);
   // Loop time in milliseconds, cached at the start of each iteration.
   uint64_t now() const;
-  void updateTime();
 
   // A per-loop read buffer: every read lands here and is consumed before the callback
   // returns, so idle connections hold no buffer of their own.

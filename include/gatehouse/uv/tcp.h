@@ -58,14 +58,12 @@ public:
 
   Loop& loop() const;
   void setHandler(StreamHandler* handler);
-  StreamHandler* handler() const;
 
   // Accepts a pending connection from a listening server handle (src/uv only).
   int acceptFrom(void* serverStream);
   int connect(const SocketAddress& address);
   int startRead();
   void stopRead();
-  bool isReading() const;
 
   // Writes the buffers in order: tries an immediate write, queues a copy of what is left.
   // Returns 0 or a negative libuv error (the stream is then unusable).
@@ -81,7 +79,6 @@ public:
   // Closes the handle; idempotent. A reset sends RST instead of FIN.
   void close();
   void closeWithReset();
-  bool isClosing() const;
 
   // From now on reads deliver plaintext and writes take plaintext, TLS in between.
   void enableTls(std::unique_ptr<tls::Session> session);
@@ -91,7 +88,6 @@ public:
 
   void setNoDelay(bool enabled);
   SocketAddress peerAddress() const;
-  SocketAddress localAddress() const;
 
 protected:
   TcpStream() = default;
