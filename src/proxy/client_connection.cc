@@ -786,7 +786,8 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   exchange().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events);
+  tunnel_ =
+      std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.tunnelSplice);
   std::string toUpstream;
   toUpstream.swap(pending_);
   tunnel_->start(toUpstream, toClient);
@@ -797,8 +798,11 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
   exchange().bytesIn += tunnel.bytesFromClient();
   exchange().bytesOut += tunnel.bytesToClient();
-  log::diag().debug("{} tunnel to {} ended: {}", exchange().id, exchange().upstreamAddress,
-                    end.detail);
+  if (tunnel.spliced()) {
+    context_.counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
+  }
+  log::diag().debug("{} tunnel to {} ended: {}{}", exchange().id, exchange().upstreamAddress,
+                    end.detail, tunnel.spliced() ? " (spliced)" : "");
   logAccess();
   closeNow(end.reason == TunnelEnd::Reason::UpstreamError);
 }

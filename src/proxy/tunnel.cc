@@ -5,8 +5,8 @@
 namespace gatehouse::proxy {
 
 Tunnel::Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStream* upstream,
-               TunnelEvents* events)
-    : clientOwner_(clientOwner), events_(events) {
+               TunnelEvents* events, bool splice)
+    : clientOwner_(clientOwner), events_(events), spliceAllowed_(splice) {
   client_.stream = client;
   upstream_.stream = upstream;
 }
@@ -15,6 +15,9 @@ Tunnel::~Tunnel() {
   // The owner may drop a tunnel that never ended (shutdown): still release both streams.
   if (!ended_) {
     ended_ = true;
+    if (pump_) {
+      pump_->close(); // its watchers go before the streams' fds do
+    }
     upstream_.stream->setHandler(nullptr);
     upstream_.stream->close();
     client_.stream->setHandler(clientOwner_);
@@ -29,10 +32,10 @@ void Tunnel::start(std::string_view toUpstream, std::string_view toClient) {
   if (!toUpstream.empty()) {
     forward(client_, upstream_, toUpstream);
   }
-  if (!toClient.empty() && !ended_) {
+  if (!toClient.empty() && !ended_ && !pump_) {
     forward(upstream_, client_, toClient);
   }
-  if (ended_) {
+  if (ended_ || pump_) {
     return;
   }
   if (!upstream_.stream->aboveHighWatermark()) {
@@ -58,7 +61,48 @@ void Tunnel::forward(Side& from, Side& to, std::string_view data) {
   if (to.stream->aboveHighWatermark()) {
     from.stream->stopRead();
     to.stream->notifyWhenDrained();
+    return;
   }
+  if (spliceAllowed_ && fromClient_ + toClient_ >= kSpliceAfterBytes) {
+    maybeSplice();
+  }
+}
+
+void Tunnel::maybeSplice() {
+  // Half-closed tunnels stay as they are: the pump starts only with both directions open.
+  if (client_.eof || upstream_.eof || !client_.stream->canHandOff() ||
+      !upstream_.stream->canHandOff()) {
+    return; // a write is still queued: try again on a later read
+  }
+  spliceAllowed_ = false; // one attempt that reaches the kernel is enough
+  pump_ = uv::SplicePump::start(client_.stream->loop(), *client_.stream, *upstream_.stream, this);
+  if (pump_ == nullptr) {
+    // The pump stopped reading before it gave up; copy as before.
+    client_.stream->startRead();
+    upstream_.stream->startRead();
+    return;
+  }
+  spliced_ = true;
+}
+
+void Tunnel::onPumpMoved(uv::PumpSide from, size_t bytes) {
+  lastActivity_ = client_.stream->loop().now();
+  if (from == uv::PumpSide::First) {
+    fromClient_ += bytes;
+  } else {
+    toClient_ += bytes;
+  }
+}
+
+void Tunnel::onPumpFinished() {
+  finish({TunnelEnd::Reason::BothClosed, "both sides closed"});
+}
+
+void Tunnel::onPumpFailed(uv::PumpSide side, bool whileReading, int status) {
+  pump_ = nullptr; // the pump closed itself before reporting
+  finish({side == uv::PumpSide::First ? TunnelEnd::Reason::ClientError
+                                      : TunnelEnd::Reason::UpstreamError,
+          std::string(whileReading ? "read " : "write ") + uv::errorName(status)});
 }
 
 void Tunnel::onStreamRead(uv::TcpStream& stream, std::string_view data) {
@@ -114,6 +158,10 @@ void Tunnel::finish(TunnelEnd end) {
     return;
   }
   ended_ = true;
+  if (pump_) {
+    pump_->close(); // its watchers go before the streams' fds do
+    pump_ = nullptr;
+  }
   upstream_.stream->setHandler(nullptr);
   if (end.reason == TunnelEnd::Reason::ClientError) {
     upstream_.stream->closeWithReset(); // tell the upstream the client vanished

@@ -21,6 +21,8 @@ struct TcpStreamImpl final : TcpStream {
   bool closing = false;
   bool reading = false;
   bool wantDrain = false;
+  bool connecting = false;
+  bool shuttingDown = false;
   size_t queuedBytes = 0;
   uv_connect_t connectReq;
   uv_shutdown_t shutdownReq;
@@ -140,13 +142,16 @@ int TcpStream::acceptFrom(void* serverStream) {
 int TcpStream::connect(const SocketAddress& address) {
   auto* s = impl(this);
   s->connectReq.data = s;
-  return uv_tcp_connect(&s->connectReq, &s->handle, address.raw(),
-                        [](uv_connect_t* req, int status) noexcept {
-                          auto* stream = static_cast<TcpStreamImpl*>(req->data);
-                          if (!stream->closing && stream->handler) {
-                            stream->handler->onStreamConnected(*stream, status);
-                          }
-                        });
+  int rc = uv_tcp_connect(&s->connectReq, &s->handle, address.raw(),
+                          [](uv_connect_t* req, int status) noexcept {
+                            auto* stream = static_cast<TcpStreamImpl*>(req->data);
+                            stream->connecting = false;
+                            if (!stream->closing && stream->handler) {
+                              stream->handler->onStreamConnected(*stream, status);
+                            }
+                          });
+  s->connecting = rc == 0;
+  return rc;
 }
 
 int TcpStream::startRead() {
@@ -286,12 +291,15 @@ int TcpStream::shutdown() {
     }
   }
   s->shutdownReq.data = s;
-  return uv_shutdown(&s->shutdownReq, asStream(s), [](uv_shutdown_t* req, int status) noexcept {
+  int rc = uv_shutdown(&s->shutdownReq, asStream(s), [](uv_shutdown_t* req, int status) noexcept {
     auto* stream = static_cast<TcpStreamImpl*>(req->data);
     if (!stream->closing && stream->handler) {
       stream->handler->onStreamShutdown(*stream, status);
     }
   });
+  // Stays set: after a shutdown the stream is never handed off.
+  s->shuttingDown = rc == 0;
+  return rc;
 }
 
 void TcpStream::close() {
@@ -335,6 +343,20 @@ void StreamHandler::onStreamTlsFailed(TcpStream& stream, tls::Status, const std:
 
 void TcpStream::setNoDelay(bool enabled) {
   uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0);
+}
+
+bool TcpStream::canHandOff() const {
+  auto* s = impl(this);
+  return !s->closing && !s->tls && !s->connecting && !s->shuttingDown && s->queuedBytes == 0;
+}
+
+int TcpStream::fileDescriptor() const {
+  uv_os_fd_t fd = -1;
+  if (impl(this)->closing ||
+      uv_fileno(reinterpret_cast<const uv_handle_t*>(&impl(this)->handle), &fd) != 0) {
+    return -1;
+  }
+  return fd;
 }
 
 SocketAddress TcpStream::peerAddress() const {

@@ -4,11 +4,17 @@
 // watermark. Half-close: EOF from one side becomes a shutdown of the other's write side while
 // data keeps flowing the other way. The tunnel borrows the client stream (handing it back to
 // its owner at the end) and owns the upstream stream.
+//
+// Bytes start out copied through the loop's read buffer. Once a tunnel has carried
+// kSpliceAfterBytes and both streams are plain TCP with nothing queued, it hands both fds to a
+// uv::SplicePump, which moves the rest inside the kernel. Short, interactive tunnels (and the
+// thousands of idle ones an egress proxy holds) never pay for pipes or extra watchers.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "gatehouse/uv/splice_pump.h"
 #include "gatehouse/uv/tcp.h"
 
 namespace gatehouse::proxy {
@@ -30,11 +36,15 @@ public:
   virtual void onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) = 0;
 };
 
-class Tunnel final : uv::StreamHandler {
+class Tunnel final : uv::StreamHandler, uv::SplicePumpEvents {
 public:
-  // `clientOwner` gets the client stream's events back when the tunnel ends.
+  // Bytes a tunnel carries by copying before it tries to switch to splicing.
+  static constexpr uint64_t kSpliceAfterBytes = 128 * 1024;
+
+  // `clientOwner` gets the client stream's events back when the tunnel ends. `splice`
+  // allows switching bulk transfers to splice(2).
   Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStream* upstream,
-         TunnelEvents* events);
+         TunnelEvents* events, bool splice);
   ~Tunnel() override;
 
   // Starts pumping. `toUpstream` and `toClient` are bytes already read that belong to the
@@ -47,6 +57,8 @@ public:
   uint64_t bytesToClient() const { return toClient_; }
   uint64_t lastActivity() const { return lastActivity_; }
   bool ended() const { return ended_; }
+  // Whether the tunnel switched to splicing at some point.
+  bool spliced() const { return spliced_; }
 
 private:
   // Per direction: the side bytes come from.
@@ -61,6 +73,11 @@ private:
   void forward(Side& from, Side& to, std::string_view data);
   void finish(TunnelEnd end);
   void maybeFinish();
+  void maybeSplice();
+
+  void onPumpMoved(uv::PumpSide from, size_t bytes) override;
+  void onPumpFinished() override;
+  void onPumpFailed(uv::PumpSide side, bool whileReading, int status) override;
 
   void onStreamRead(uv::TcpStream& stream, std::string_view data) override;
   void onStreamReadEnd(uv::TcpStream& stream, int status) override;
@@ -75,6 +92,9 @@ private:
   uint64_t fromClient_ = 0;
   uint64_t toClient_ = 0;
   uint64_t lastActivity_ = 0;
+  uv::SplicePump* pump_ = nullptr; // set while the kernel moves the bytes
+  bool spliceAllowed_;
+  bool spliced_ = false;
   bool ended_ = false;
 };
 

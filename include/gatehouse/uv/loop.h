@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 
+#include "gatehouse/uv/splice_pump.h"
+
 namespace gatehouse::uv {
 
 // libuv's end-of-stream status (UV_EOF), for code that does not include <uv.h>.
@@ -38,6 +40,9 @@ public:
   char* readBuffer() { return readBuffer_.get(); }
   static constexpr size_t kReadBufferSize = 64 * 1024;
 
+  // Empty pipes for splicing tunnels, reused across tunnels of this loop.
+  PipePool& pipes() { return pipes_; }
+
   void* raw() const { return raw_; } // uv_loop_t*, for src/uv/ only
 
 private:
@@ -45,6 +50,7 @@ private:
   void* stopAsync_;
   std::function<void()> stopHandler_;
   std::unique_ptr<char[]> readBuffer_;
+  PipePool pipes_;
 };
 
 } // namespace gatehouse::uv

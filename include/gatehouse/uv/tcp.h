@@ -89,6 +89,12 @@ public:
   void setNoDelay(bool enabled);
   SocketAddress peerAddress() const;
 
+  // True while libuv has nothing in flight on this stream (no queued write, connect or
+  // shutdown) and it carries plain TCP: another watcher (SplicePump) may then take its fd.
+  bool canHandOff() const;
+  // The socket's fd (-1 once closing), for src/uv only.
+  int fileDescriptor() const;
+
 protected:
   TcpStream() = default;
   ~TcpStream() = default;
