@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "gatehouse/tls/tls.h"
@@ -88,7 +89,19 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   } else if (nread < 0) {
     uv_read_stop(stream);
     s->reading = false;
-    s->handler->onStreamReadEnd(*s, static_cast<int>(nread));
+    int status = static_cast<int>(nread);
+    if (status == UV_EOF) {
+      // libuv 1.44 reports POLLHUP after a partial read as EOF without reading again, so an
+      // RST that follows data looks like a clean close; the socket still holds the error.
+      int error = 0;
+      socklen_t len = sizeof error;
+      uv_os_fd_t fd = -1;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0 &&
+          getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0) {
+        status = -error;
+      }
+    }
+    s->handler->onStreamReadEnd(*s, status);
   }
 }
 
