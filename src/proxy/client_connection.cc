@@ -115,6 +115,13 @@ ClientConnection::Exchange& ClientConnection::exchange() {
   return *exchange_;
 }
 
+void ClientConnection::resetExchange() {
+  exchange() = Exchange{};
+  if (work_) {
+    work_->request = RequestDetail{};
+  }
+}
+
 void ClientConnection::cancelUpstreamAttempt() {
   if (work_) {
     work_->connector.cancel();
@@ -225,7 +232,7 @@ void ClientConnection::processInput(std::string_view data) {
         continue; // the end of a body read and discarded after a refusal
       }
       if (status == http::ParseStatus::Error) {
-        exchange() = Exchange{};
+        resetExchange();
         exchange().id = nextRequestId();
         exchange().startMs = context_.loop.now();
         exchange().method = parser().request().method;
@@ -314,7 +321,7 @@ bool ClientConnection::finishBodylessRequest() {
 
 void ClientConnection::onRequestHead() {
   const http::RequestHead& request = parser().request();
-  exchange() = Exchange{};
+  resetExchange();
   exchange().id = nextRequestId();
   exchange().startMs = context_.loop.now();
   exchange().method = request.method;
@@ -322,7 +329,7 @@ void ClientConnection::onRequestHead() {
   exchange().clientMinor = request.versionMinor;
   exchange().clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
   exchange().isHead = request.method == "HEAD";
-  exchange().accept = std::string(request.headers.get("accept").value_or(""));
+  requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
   std::string error;
 
   // A TLS listener with a client CA wants a certificate before anything else.
@@ -350,7 +357,7 @@ void ClientConnection::onRequestHead() {
       respondError(ProxyError::BadRequest, Phase::ReadHead, "CONNECT target: " + error);
       return;
     }
-    exchange().authority = *authority;
+    requestDetail().authority = *authority;
     authorize();
     return;
   }
@@ -381,8 +388,8 @@ void ClientConnection::onRequestHead() {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request target: " + error);
     return;
   }
-  exchange().uri = *uri;
-  exchange().authority = uri->authority;
+  requestDetail().uri = *uri;
+  requestDetail().authority = uri->authority;
   authorize();
 }
 
@@ -452,7 +459,7 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
   if (!decision.detail.empty()) {
     detail += " (" + decision.detail + ")";
   }
-  exchange().claimedUser = decision.user;
+  requestDetail().claimedUser = decision.user;
   http::HeaderList fields;
   if (decision.refusal == auth::Refusal::Throttled) {
     fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
@@ -469,9 +476,9 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
 void ClientConnection::continueRequest() {
   const http::RequestHead& request = parser().request();
   if (exchange().isConnect) {
-    if (!context_.config.connectPorts.allows(exchange().authority.port)) {
+    if (!context_.config.connectPorts.allows(requestDetail().authority.port)) {
       respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
-                   "CONNECT to port " + std::to_string(exchange().authority.port) +
+                   "CONNECT to port " + std::to_string(requestDetail().authority.port) +
                        " is not allowed (connect-ports " + context_.config.connectPorts.toString() +
                        ")");
       return;
@@ -545,7 +552,7 @@ void ClientConnection::onBodyData(std::string_view data) {
 }
 
 void ClientConnection::onTrailers(const http::HeaderList& trailers) {
-  exchange().requestTrailers = trailers;
+  requestDetail().requestTrailers = trailers;
 }
 
 void ClientConnection::onRequestComplete() {
@@ -554,7 +561,7 @@ void ClientConnection::onRequestComplete() {
     return;
   }
   if (exchange().requestChunked) {
-    upstream_->send({http::lastChunk(exchange().requestTrailers)});
+    upstream_->send({http::lastChunk(requestDetail().requestTrailers)});
   }
   upstream_->requestSent();
   exchange().phase = Phase::WaitHead;
@@ -564,15 +571,15 @@ void ClientConnection::onRequestComplete() {
 
 void ClientConnection::startUpstream() {
   exchange().phase = Phase::Dns;
-  const bool tls = !exchange().isConnect && exchange().uri.scheme == "https";
+  const bool tls = !exchange().isConnect && requestDetail().uri.scheme == "https";
   if (!exchange().isConnect && !exchange().retried) {
-    if (UpstreamConnection* pooled = connector().takePooled(exchange().authority, tls)) {
+    if (UpstreamConnection* pooled = connector().takePooled(requestDetail().authority, tls)) {
       onConnectorReady(pooled);
       return;
     }
   }
   transition(State::Resolving);
-  connector().start(exchange().authority, tls);
+  connector().start(requestDetail().authority, tls);
   armTimer();
 }
 
@@ -609,7 +616,7 @@ void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
 void ClientConnection::sendRequestHead() {
   UpstreamRequestPlan plan;
   plan.request = &parser().request();
-  plan.uri = &exchange().uri;
+  plan.uri = &requestDetail().uri;
   plan.framing = parser().framing();
   plan.contentLength = parser().contentLength();
   plan.pseudonym = context_.pseudonym;
@@ -757,7 +764,7 @@ void ClientConnection::finishExchange() {
 
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
-  exchange() = Exchange{};
+  resetExchange();
   headStartedAt_ = 0;
   lastClientActivity_ = context_.loop.now();
   drainPending();
@@ -863,11 +870,12 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   response.pseudonym = context_.pseudonym;
   response.detail = publicDetail != nullptr ? std::string(publicDetail) : detail;
   response.requestId = exchange().id;
-  response.target = exchange().authority.host.empty() ? "" : exchange().authority.hostPort();
+  response.target =
+      requestDetail().authority.host.empty() ? "" : requestDetail().authority.hostPort();
   response.upstream = exchange().upstreamAddress;
   response.rcode = rcode;
   response.elapsedMs = elapsed;
-  response.accept = exchange().accept;
+  response.accept = requestDetail().accept;
   response.close = !keep;
   if (extraFields != nullptr) {
     response.extraFields = *extraFields;
@@ -881,9 +889,9 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
                   "{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
                   "detail={} elapsed_ms={} status={}",
                   exchange().id, info.logName, clientAddress_,
-                  !exchange().user.empty()          ? log::quoted(exchange().user)
-                  : !exchange().claimedUser.empty() ? log::quoted(exchange().claimedUser)
-                                                    : std::string("-"),
+                  !exchange().user.empty()               ? log::quoted(exchange().user)
+                  : !requestDetail().claimedUser.empty() ? log::quoted(requestDetail().claimedUser)
+                                                         : std::string("-"),
                   exchange().method, log::quoted(exchange().target),
                   exchange().upstreamAddress.empty() ? "-" : exchange().upstreamAddress,
                   errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
@@ -1036,7 +1044,7 @@ void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
   client_->disableTls();
-  exchange() = Exchange{};
+  resetExchange();
   exchange().id = nextRequestId();
   exchange().startMs = context_.loop.now();
   exchange().clientKeepAlive = false;
@@ -1102,7 +1110,7 @@ void ClientConnection::onTimer(uv::Timer&) {
   switch (state_) {
   case State::ReadingHead:
     if (headStarted() && now >= headStartedAt_ + config.requestHeadTimeoutMs) {
-      exchange() = Exchange{};
+      resetExchange();
       exchange().id = nextRequestId();
       exchange().startMs = headStartedAt_;
       exchange().clientKeepAlive = false;

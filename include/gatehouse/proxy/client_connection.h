@@ -62,8 +62,6 @@ private:
     uint64_t startMs = 0;
     std::string method;
     std::string target;
-    http::AbsoluteUri uri;     // absolute-form requests
-    http::Authority authority; // destination (both forms)
     bool isConnect = false;
     bool isHead = false;
     bool webSocket = false;
@@ -71,7 +69,6 @@ private:
     int clientMinor = 1;
     bool requestComplete = false;
     bool requestChunked = false;
-    http::HeaderList requestTrailers;
     bool responseStarted = false; // a final response head went to the client
     bool responseChunked = false;
     bool closeAfter = false;
@@ -82,8 +79,15 @@ private:
     std::string upstreamAddress;
     errors::ProxyError error = errors::ProxyError::None;
     errors::Phase phase = errors::Phase::ReadHead;
-    std::string accept;
-    std::string user;        // the authenticated user, for the access log
+    std::string user; // the authenticated user, for the access log
+  };
+  // What only the request's own processing needs; lives in RequestWork, so an open tunnel
+  // (which keeps its Exchange for the access line) does not carry it.
+  struct RequestDetail {
+    http::AbsoluteUri uri;     // absolute-form requests
+    http::Authority authority; // destination (both forms)
+    http::HeaderList requestTrailers;
+    std::string accept;      // picks the error page format
     std::string claimedUser; // the user a refused request named, for the log line only
   };
 
@@ -170,6 +174,7 @@ private:
     http::MessageParser parser;
     UpstreamConnector connector;
     http::HeaderList responseTrailers;
+    RequestDetail request;
   };
   std::unique_ptr<RequestWork> work_;
   std::unique_ptr<Exchange> exchange_; // kept through a tunnel for its access line
@@ -178,6 +183,9 @@ private:
   http::MessageParser& parser() { return work().parser; }
   UpstreamConnector& connector() { return work().connector; }
   Exchange& exchange();
+  RequestDetail& requestDetail() { return work().request; }
+  // Starts a new exchange: fresh log fields and request details.
+  void resetExchange();
   // True while a request head is partly received (false when no request state exists).
   bool headStarted() const { return work_ && work_->parser.headStarted(); }
   void cancelUpstreamAttempt();
