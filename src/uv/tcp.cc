@@ -13,8 +13,9 @@ namespace gatehouse::uv {
 namespace {
 
 // The libuv handle first, so casting between the two is trivial. Pending connect, write and
-// shutdown requests point at this object; libuv completes them (with UV_ECANCELED) before
-// the close callback, which is the only place the object is freed.
+// shutdown requests (heap-allocated per use, so an idle stream carries none) point at this
+// object; libuv completes them (with UV_ECANCELED) before the close callback, which is the
+// only place the object is freed.
 struct TcpStreamImpl final : TcpStream {
   uv_tcp_t handle;
   Loop* loop;
@@ -25,8 +26,6 @@ struct TcpStreamImpl final : TcpStream {
   bool connecting = false;
   bool shuttingDown = false;
   size_t queuedBytes = 0;
-  uv_connect_t connectReq;
-  uv_shutdown_t shutdownReq;
   std::unique_ptr<tls::Session> tls; // null for plain TCP
 };
 
@@ -154,15 +153,20 @@ int TcpStream::acceptFrom(void* serverStream) {
 
 int TcpStream::connect(const SocketAddress& address) {
   auto* s = impl(this);
-  s->connectReq.data = s;
-  int rc = uv_tcp_connect(&s->connectReq, &s->handle, address.raw(),
-                          [](uv_connect_t* req, int status) noexcept {
-                            auto* stream = static_cast<TcpStreamImpl*>(req->data);
-                            stream->connecting = false;
-                            if (!stream->closing && stream->handler) {
-                              stream->handler->onStreamConnected(*stream, status);
-                            }
-                          });
+  // Allocated per use: most streams (accepted clients) never connect.
+  auto* req = new uv_connect_t;
+  req->data = s;
+  int rc = uv_tcp_connect(req, &s->handle, address.raw(), [](uv_connect_t* r, int status) noexcept {
+    auto* stream = static_cast<TcpStreamImpl*>(r->data);
+    delete r; // libuv runs this (with UV_ECANCELED) before the close callback frees the stream
+    stream->connecting = false;
+    if (!stream->closing && stream->handler) {
+      stream->handler->onStreamConnected(*stream, status);
+    }
+  });
+  if (rc != 0) {
+    delete req;
+  }
   s->connecting = rc == 0;
   return rc;
 }
@@ -303,13 +307,18 @@ int TcpStream::shutdown() {
       rawWrite(s, &b, 1);
     }
   }
-  s->shutdownReq.data = s;
-  int rc = uv_shutdown(&s->shutdownReq, asStream(s), [](uv_shutdown_t* req, int status) noexcept {
-    auto* stream = static_cast<TcpStreamImpl*>(req->data);
+  auto* req = new uv_shutdown_t; // per use, like connect requests
+  req->data = s;
+  int rc = uv_shutdown(req, asStream(s), [](uv_shutdown_t* r, int status) noexcept {
+    auto* stream = static_cast<TcpStreamImpl*>(r->data);
+    delete r;
     if (!stream->closing && stream->handler) {
       stream->handler->onStreamShutdown(*stream, status);
     }
   });
+  if (rc != 0) {
+    delete req;
+  }
   // Stays set: after a shutdown the stream is never handed off.
   s->shuttingDown = rc == 0;
   return rc;
