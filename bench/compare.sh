@@ -217,7 +217,8 @@ to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if
   echo
   echo "Machine: $machine. Proxies pinned to CPU 0; nginx, wrk and curl on CPU 1. Basic auth on"
   echo "(one Apache-MD5 user; tinyproxy: plain), no caching, access logs off. Ratios are to direct,"
-  echo "same run. Direct CONNECT baselines run curl on CPU 0 (client and origin a core each)."
+  echo "same run. Direct CONNECT runs curl and nginx on CPU 1 as proxied runs do; \"direct, 2 cores\""
+  echo "moves curl to CPU 0 (the loopback limit, for reference)."
   echo
 } > "$md"
 
@@ -254,22 +255,24 @@ for size in 1k 64k; do
 done
 
 # ---- 2. CONNECT throughput ---------------------------------------------------------------------
-# The direct baseline runs curl on CPU 0 (the proxy's core): client and origin get a core each,
-# the machine's loopback limit. Proxied, curl shares CPU 1 with nginx as in the HTTP runs.
-curl_speed() { # proxy-port(empty: direct) path -> bytes/s
+# As in the HTTP runs, "direct" has curl and nginx on CPU 1, the cores a proxied run leaves them;
+# the ratio is then what putting the proxy in the path costs. A second direct row, curl on
+# CPU 0, shows the machine's loopback limit with client and origin on a core each (no proxy run
+# can reach it: there curl and nginx share CPU 1).
+curl_speed() { # proxy-port(empty: direct) path [cpu for direct] -> bytes/s
   if [ -z "$1" ]; then
-    taskset -c 0 curl -s --max-time 120 -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$origin/$2"
+    taskset -c "${3:-1}" curl -s --max-time 120 -o /dev/null -w '%{speed_download}' "http://127.0.0.1:$origin/$2"
   else
     taskset -c 1 curl -s --max-time 120 -p -U "$user:$pass" -x "http://127.0.0.1:$1" -o /dev/null \
       -w '%{speed_download}' "http://127.0.0.1:$origin/$2"
   fi
 }
-parallel_speed() { # proxy-port(empty: direct) -> MiB/s for 100 tunnels x 100 MiB at once
+parallel_speed() { # proxy-port(empty: direct) [cpu for direct] -> MiB/s for 100 tunnels x 100 MiB
   local urls=() start end
   for i in $(seq 100); do urls+=("http://127.0.0.1:$origin/100m?$i" -o /dev/null); done
   start=$(date +%s.%N)
   if [ -z "$1" ]; then
-    taskset -c 0 curl -s --max-time 180 -Z --parallel-max 100 "${urls[@]}" 2>/dev/null || true
+    taskset -c "${2:-1}" curl -s --max-time 180 -Z --parallel-max 100 "${urls[@]}" 2>/dev/null || true
   else
     taskset -c 1 curl -s --max-time 180 -Z --parallel-max 100 -p -U "$user:$pass" \
       -x "http://127.0.0.1:$1" "${urls[@]}" 2>/dev/null || true
@@ -284,6 +287,11 @@ d_par=$(parallel_speed "")
 printf '| %-10s | %14s | %6s | %16s | %6s |\n' direct "$d_single" 1.00 "$d_par" 1.00 | tee -a "$md"
 record connect_single direct "$d_single" "MiB/s" 1.00
 record connect_100 direct "$d_par" "MiB/s" 1.00
+d2_single=$(awk -v b="$(curl_speed "" 1g 0)" 'BEGIN { printf "%.1f", b / 1048576 }')
+d2_par=$(parallel_speed "" 0)
+printf '| %-10s | %14s | %6s | %16s | %6s |\n' "direct, 2 cores" "$d2_single" "$(ratio "$d2_single" "$d_single")" "$d2_par" "$(ratio "$d2_par" "$d_par")" | tee -a "$md"
+record connect_single direct_2cores "$d2_single" "MiB/s" "$(ratio "$d2_single" "$d_single")"
+record connect_100 direct_2cores "$d2_par" "MiB/s" "$(ratio "$d2_par" "$d_par")"
 for p in "${proxies[@]}"; do
   single=$(awk -v b="$(curl_speed "${port[$p]}" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
   par=$(parallel_speed "${port[$p]}")

@@ -75,7 +75,14 @@ void fail(PumpImpl* p, int watchIndex, bool whileReading, int status) {
     return;
   }
   SplicePumpEvents* events = p->events;
+  size_t moved[2] = {p->dir[0].moved, p->dir[1].moved};
   p->close(); // stops every watcher before the owner hears of it
+  // Bytes delivered before the failure still count (the access log's in= and out=).
+  for (int i = 0; i < 2; ++i) {
+    if (moved[i] > 0) {
+      events->onPumpMoved(sideOf(p->dir[i].from), moved[i]);
+    }
+  }
   events->onPumpFailed(sideOf(watchIndex), whileReading, status);
 }
 
