@@ -644,6 +644,7 @@ void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
 void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
                                         const UpstreamFailure& failure) {
   upstream_ = nullptr; // it closes itself after this call
+  flushHeldHead();     // the client saw the head before the failure, as it would have unheld
   if (exchange().responseStarted) {
     abortExchange(failure.error, failure.phase, failure.detail);
     return;
@@ -703,15 +704,31 @@ void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
   exchange().closeAfter = plan.closeAfter;
   exchange().phase = Phase::ReadBody;
   exchange().bytesOut += plan.head.size();
-  client_->write(plan.head);
+  work().heldHead = std::move(plan.head);
+}
+
+void ClientConnection::flushHeldHead() {
+  if (work_ && !work_->heldHead.empty()) {
+    client_->write(work_->heldHead);
+    work_->heldHead.clear();
+  }
+}
+
+void ClientConnection::onUpstreamReadProcessed(UpstreamConnection&) {
+  flushHeldHead(); // no body in this read (or not yet): the head must not wait for one
 }
 
 void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
   exchange().bytesOut += data.size();
+  // With a held-back head, empty when there is none (TcpStream::write skips empty buffers).
+  std::string_view head = work_ ? std::string_view(work_->heldHead) : std::string_view();
   if (exchange().responseChunked) {
-    client_->write({http::chunkSizeLine(data.size()), data, http::kCrlf});
+    client_->write({head, http::chunkSizeLine(data.size()), data, http::kCrlf});
   } else {
-    client_->write(data);
+    client_->write({head, data});
+  }
+  if (!head.empty()) {
+    work_->heldHead.clear();
   }
   if (client_->aboveHighWatermark()) {
     upstream.pauseReading();
@@ -724,6 +741,7 @@ void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::Heade
 }
 
 void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
+  flushHeldHead();
   if (exchange().responseChunked) {
     client_->write(http::lastChunk(work().responseTrailers));
   }

@@ -257,6 +257,9 @@ void UpstreamConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   }
   responseBytes_ += data.size();
   feed(data);
+  if (events_ != nullptr && state_ != State::Closed) {
+    events_->onUpstreamReadProcessed(*this);
+  }
 }
 
 void UpstreamConnection::onStreamReadEnd(uv::TcpStream&, int status) {

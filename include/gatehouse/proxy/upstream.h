@@ -46,6 +46,8 @@ public:
   virtual void onUpstreamResponseComplete(UpstreamConnection& upstream) {}
   // The request write queue fell below the low watermark after notifyWhenDrained().
   virtual void onUpstreamDrained(UpstreamConnection& upstream) {}
+  // Every event of one read has been delivered (a place to flush what was held back).
+  virtual void onUpstreamReadProcessed(UpstreamConnection& upstream) {}
 };
 
 class UpstreamConnection final : uv::StreamHandler, uv::TimerHandler, http::BodySink {
