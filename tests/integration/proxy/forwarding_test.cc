@@ -1,5 +1,7 @@
 // Absolute-form forwarding through a real proxy over loopback sockets.
 
+#include <future>
+
 #include <catch2/catch.hpp>
 
 #include "../support/fake_upstream.h"
@@ -148,6 +150,28 @@ TEST_CASE("a chunked request body is re-framed as chunked upstream, trailers kep
   CHECK(r.body == "5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n");
   REQUIRE(upstream.waitForRequests(1));
   CHECK(upstream.requests()[0].find("Transfer-Encoding: chunked") != std::string::npos);
+}
+
+TEST_CASE("a response head reaches the client before a body that comes later") {
+  // The proxy holds a head back to send it with the body bytes of the same read; a head read
+  // alone must still go out at once (long polls, slow origins). The upstream sends the body
+  // only after the client has seen the head, so a held head would hang this test.
+  std::promise<void> headSeen;
+  std::shared_future<void> headSeenFuture = headSeen.get_future().share();
+  FakeUpstream upstream([headSeenFuture](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+    if (headSeenFuture.wait_for(kIoTimeout) == std::future_status::ready) {
+      peer.send("later");
+    }
+  });
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/slow"));
+  std::string head = client.readUntil("\r\n\r\n");
+  CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  headSeen.set_value();
+  CHECK(client.readExactly(5) == "later");
 }
 
 TEST_CASE("HEAD, 204 and 304 responses carry no body even with Content-Length") {
