@@ -84,10 +84,19 @@ ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
-  clientHost_ = peer.hostString();
   lastClientActivity_ = context_.loop.now();
   stateSince_ = lastClientActivity_;
   context_.connections.insert(this);
+}
+
+std::string_view ClientConnection::clientHost() const {
+  std::string_view address = clientAddress_;
+  size_t colon = address.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? address : address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
 }
 
 ClientConnection::~ClientConnection() {
@@ -421,7 +430,7 @@ void ClientConnection::authorize() {
   transition(State::Authorizing);
   exchange().phase = Phase::Auth;
   auto decision = authenticator.check(
-      clientHost_, header,
+      std::string(clientHost()), header,
       [this](const auth::AuthDecision& d) {
         // Off-loop verification finished: this runs from the loop, outside processInput().
         onAuthDecision(d);

@@ -167,8 +167,10 @@ private:
   State state_ = State::ReadingHead;
   uint64_t id_;
   unsigned requestCount_ = 0;
-  std::string clientAddress_;
-  std::string clientHost_; // address without port: the throttling key
+  std::string clientAddress_; // "host:port" or "[v6]:port"
+  // The address without port (the auth throttling key), cut from clientAddress_ rather than
+  // kept as a second string: most connections never need it.
+  std::string_view clientHost() const;
   // What a request in flight needs, allocated when its first byte arrives and freed (from the
   // timer, never inside a callback of what it owns) once the connection is idle again: an
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
