@@ -194,7 +194,12 @@ gh_bcrypt=$(free_port)
 taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_bcrypt" --workers 1 --access-log off \
   --log-level error --connect-ports '*' --auth-file "$work/users-bcrypt" &
 pids+=($!)
-for p in "$gh_open" "$gh_bcrypt"; do
+gh_copy=$(free_port)   # Gatehouse with tunnel_splice off, to show what splicing gains
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_copy" --workers 1 --access-log off \
+  --log-level error --connect-ports '*' --auth-file "$work/users" --tunnel-splice false &
+gh_copy_pid=$!
+pids+=($!)
+for p in "$gh_open" "$gh_bcrypt" "$gh_copy"; do
   for _ in $(seq 50); do curl -s -o /dev/null -U "$user:$pass" -x "http://127.0.0.1:$p" "http://127.0.0.1:$origin/1k" && break; sleep 0.1; done
 done
 
@@ -280,29 +285,7 @@ parallel_speed() { # proxy-port(empty: direct) [cpu for direct] -> MiB/s for 100
   end=$(date +%s.%N)
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", 100 * 100 / (e - s) }'
 }
-echo "## CONNECT throughput" | tee -a "$md"
-printf '| %-10s | %14s | %6s | %16s | %6s |\n|---|---:|---:|---:|---:|\n' proxy "1 GiB MiB/s" ratio "100 tunnels MiB/s" ratio | tee -a "$md"
-d_single=$(awk -v b="$(curl_speed "" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
-d_par=$(parallel_speed "")
-printf '| %-10s | %14s | %6s | %16s | %6s |\n' direct "$d_single" 1.00 "$d_par" 1.00 | tee -a "$md"
-record connect_single direct "$d_single" "MiB/s" 1.00
-record connect_100 direct "$d_par" "MiB/s" 1.00
-d2_single=$(awk -v b="$(curl_speed "" 1g 0)" 'BEGIN { printf "%.1f", b / 1048576 }')
-d2_par=$(parallel_speed "" 0)
-printf '| %-10s | %14s | %6s | %16s | %6s |\n' "direct, 2 cores" "$d2_single" "$(ratio "$d2_single" "$d_single")" "$d2_par" "$(ratio "$d2_par" "$d_par")" | tee -a "$md"
-record connect_single direct_2cores "$d2_single" "MiB/s" "$(ratio "$d2_single" "$d_single")"
-record connect_100 direct_2cores "$d2_par" "MiB/s" "$(ratio "$d2_par" "$d_par")"
-for p in "${proxies[@]}"; do
-  single=$(awk -v b="$(curl_speed "${port[$p]}" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
-  par=$(parallel_speed "${port[$p]}")
-  printf '| %-10s | %14s | %6s | %16s | %6s |\n' "$p" "$single" "$(ratio "$single" "$d_single")" "$par" "$(ratio "$par" "$d_par")" | tee -a "$md"
-  record connect_single "$p" "$single" "MiB/s" "$(ratio "$single" "$d_single")"
-  record connect_100 "$p" "$par" "MiB/s" "$(ratio "$par" "$d_par")" "\"of_single\": $(ratio "$par" "$single")"
-done
-echo | tee -a "$md"
-
-# ---- 3. Idle cost --------------------------------------------------------------------------
-pids_of() { # proxy -> comma-separated pids whose RSS is counted
+pids_of() { # proxy -> comma-separated pids whose RSS and CPU time are counted
   case "$1" in
     gatehouse) echo "${main_pid[gatehouse]}" ;;
     squid) pgrep -f "squid -N -f $work" | paste -sd, ;;
@@ -310,6 +293,45 @@ pids_of() { # proxy -> comma-separated pids whose RSS is counted
     apache) pgrep -f "apache2 -f $work" | paste -sd, ;;
   esac
 }
+cpu_ticks() { # proxy -> user+system clock ticks of its processes so far
+  local total=0 pid
+  for pid in $(pids_of "$1" | tr , ' '); do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+echo "## CONNECT throughput" | tee -a "$md"
+printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n|---|---:|---:|---:|---:|---:|\n' proxy "1 GiB MiB/s" ratio "100 tunnels MiB/s" ratio "proxy CPU s/GiB" | tee -a "$md"
+d_single=$(awk -v b="$(curl_speed "" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
+d_par=$(parallel_speed "")
+printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' direct "$d_single" 1.00 "$d_par" 1.00 "" | tee -a "$md"
+record connect_single direct "$d_single" "MiB/s" 1.00
+record connect_100 direct "$d_par" "MiB/s" 1.00
+d2_single=$(awk -v b="$(curl_speed "" 1g 0)" 'BEGIN { printf "%.1f", b / 1048576 }')
+d2_par=$(parallel_speed "" 0)
+printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' "direct, 2 cores" "$d2_single" "$(ratio "$d2_single" "$d_single")" "$d2_par" "$(ratio "$d2_par" "$d_par")" "" | tee -a "$md"
+record connect_single direct_2cores "$d2_single" "MiB/s" "$(ratio "$d2_single" "$d_single")"
+record connect_100 direct_2cores "$d2_par" "MiB/s" "$(ratio "$d2_par" "$d_par")"
+for p in "${proxies[@]}"; do
+  # CPU the proxy spends per GiB relayed: what the tunnel costs, whatever the cores around it.
+  ticks0=$(cpu_ticks "$p")
+  single=$(awk -v b="$(curl_speed "${port[$p]}" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
+  ticks1=$(cpu_ticks "$p")
+  cpu=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+  par=$(parallel_speed "${port[$p]}")
+  printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' "$p" "$single" "$(ratio "$single" "$d_single")" "$par" "$(ratio "$par" "$d_par")" "$cpu" | tee -a "$md"
+  record connect_single "$p" "$single" "MiB/s" "$(ratio "$single" "$d_single")" "\"proxy_cpu_s_per_gib\": $cpu"
+  record connect_100 "$p" "$par" "MiB/s" "$(ratio "$par" "$d_par")" "\"of_single\": $(ratio "$par" "$single")"
+done
+ticks0=$(awk '{ print $14 + $15 }' "/proc/$gh_copy_pid/stat")
+single=$(awk -v b="$(curl_speed "$gh_copy" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
+ticks1=$(awk '{ print $14 + $15 }' "/proc/$gh_copy_pid/stat")
+cpu=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' "gatehouse, tunnel_splice off" "$single" "$(ratio "$single" "$d_single")" "" "" "$cpu" | tee -a "$md"
+record connect_single gatehouse_copy "$single" "MiB/s" "$(ratio "$single" "$d_single")" "\"proxy_cpu_s_per_gib\": $cpu"
+echo | tee -a "$md"
+
+# ---- 3. Idle cost --------------------------------------------------------------------------
 echo "## Idle cost (RSS growth per idle connection)" | tee -a "$md"
 printf '| %-10s | %-30s | %-30s | %-30s |\n|---|---|---|---|\n' proxy "2,000 tunnels" "9,000 tunnels" "2,000 keep-alive clients" | tee -a "$md"
 for p in "${proxies[@]}"; do
