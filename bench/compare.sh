@@ -194,9 +194,9 @@ gh_bcrypt=$(free_port)
 taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_bcrypt" --workers 1 --access-log off \
   --log-level error --connect-ports '*' --auth-file "$work/users-bcrypt" &
 pids+=($!)
-gh_copy=$(free_port)   # Gatehouse with tunnel_splice off, to show what splicing gains
+gh_copy=$(free_port)   # Gatehouse with splice off, to show what splicing gains
 taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_copy" --workers 1 --access-log off \
-  --log-level error --connect-ports '*' --auth-file "$work/users" --tunnel-splice false &
+  --log-level error --connect-ports '*' --auth-file "$work/users" --splice false &
 gh_copy_pid=$!
 pids+=($!)
 for p in "$gh_open" "$gh_bcrypt" "$gh_copy"; do
@@ -327,7 +327,7 @@ ticks0=$(awk '{ print $14 + $15 }' "/proc/$gh_copy_pid/stat")
 single=$(awk -v b="$(curl_speed "$gh_copy" 1g)" 'BEGIN { printf "%.1f", b / 1048576 }')
 ticks1=$(awk '{ print $14 + $15 }' "/proc/$gh_copy_pid/stat")
 cpu=$(awk -v t="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' "gatehouse, tunnel_splice off" "$single" "$(ratio "$single" "$d_single")" "" "" "$cpu" | tee -a "$md"
+printf '| %-10s | %14s | %6s | %16s | %6s | %16s |\n' "gatehouse, splice off" "$single" "$(ratio "$single" "$d_single")" "" "" "$cpu" | tee -a "$md"
 record connect_single gatehouse_copy "$single" "MiB/s" "$(ratio "$single" "$d_single")" "\"proxy_cpu_s_per_gib\": $cpu"
 echo | tee -a "$md"
 

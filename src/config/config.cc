@@ -236,10 +236,10 @@ std::vector<Setting> buildSettings() {
          }
          return std::nullopt;
        }},
-      {"tunnel_splice",
-       "Move bulk tunnel bytes with splice(2) inside the kernel instead of copying them "
-       "(true or false)",
-       false, boolSetting(&Config::tunnelSplice)},
+      {"splice",
+       "Move bulk bytes (tunnels, Content-Length response bodies) with splice(2) inside the "
+       "kernel instead of copying them through the proxy (true or false)",
+       false, boolSetting(&Config::splice)},
       {"allow_trace", "Answer TRACE at Max-Forwards 0 instead of 405 (true or false)", false,
        boolSetting(&Config::allowTrace)},
       {"auth_file", "htpasswd file: every request and CONNECT must authenticate (Basic)", false,

@@ -723,8 +723,28 @@ void ClientConnection::flushHeldHead() {
   }
 }
 
-void ClientConnection::onUpstreamReadProcessed(UpstreamConnection&) {
+void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
   flushHeldHead(); // no body in this read (or not yet): the head must not wait for one
+  if (state_ != State::Forwarding || upstream_ != &upstream) {
+    return;
+  }
+  // The rest of a Content-Length body may go socket to socket; a re-framed (chunked) body,
+  // a TLS client or bytes already queued for the client keep the copying path.
+  if (context_.config.splice && !exchange().responseChunked && client_->writeQueueSize() == 0 &&
+      client_->tlsSession() == nullptr) {
+    upstream.spliceBodyTo(*client_);
+  } else {
+    upstream.stopSplicing();
+  }
+}
+
+void ClientConnection::onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) {
+  exchange().bytesOut += bytes;
+  context_.counters.splicedBodyBytes.fetch_add(bytes, std::memory_order_relaxed);
+  if (client_->aboveHighWatermark()) {
+    upstream.pauseReading();
+    client_->notifyWhenDrained();
+  }
 }
 
 void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
@@ -823,8 +843,7 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   exchange().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ =
-      std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.tunnelSplice);
+  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
   std::string toUpstream;
   toUpstream.swap(pending_);
   tunnel_->start(toUpstream, toClient);

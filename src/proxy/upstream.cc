@@ -13,6 +13,14 @@ namespace gatehouse::proxy {
 using errors::Phase;
 using errors::ProxyError;
 
+namespace {
+// The read size while a response head is awaited: small, so that a body following it stays
+// in the socket for spliceBodyTo() instead of being copied in with the head.
+constexpr size_t kHeadReadLimit = 4 * 1024;
+// A splice that moved this much in one go keeps reads small: the body is streaming in bulk.
+constexpr uint64_t kBulkSpliceBytes = 64 * 1024;
+} // namespace
+
 // libuv reports -errno on Unix; the connect errors that have their own row in the table.
 ProxyError connectErrorFor(int status) {
   switch (-status) {
@@ -72,7 +80,55 @@ void UpstreamConnection::beginExchange(bool requestIsHead) {
     context_.counters.upstreamReuses.fetch_add(1, std::memory_order_relaxed);
   }
   timer_->stop();
+  if (stream_ != nullptr) {
+    stream_->setReadLimit(context_.config.splice && !tlsContext_ ? kHeadReadLimit : 0);
+  }
   resumeReading();
+}
+
+void UpstreamConnection::spliceBodyTo(uv::TcpStream& client) {
+  if (state_ != State::ReadingBody || stream_ == nullptr || events_ == nullptr) {
+    return;
+  }
+  uint64_t left = parser_.skippableBodyBytes();
+  if (left == 0) {
+    return;
+  }
+  uv::SpliceResult result = stream_->spliceTo(client, left);
+  if (result.moved > 0) {
+    responseBytes_ += result.moved;
+    lastReadAt_ = context_.loop.now();
+    events_->onUpstreamBodySpliced(*this, result.moved);
+    if (state_ == State::Closed || events_ == nullptr || stream_ == nullptr) {
+      return;
+    }
+    http::ParseStatus status = parser_.skipBody(result.moved);
+    if (status == http::ParseStatus::MessageComplete) {
+      responseDone_ = true;
+      leftoverBytes_ = false;
+      timer_->stop();
+      events_->onUpstreamResponseComplete(*this);
+      return;
+    }
+    if (status == http::ParseStatus::Error) {
+      fail(ProxyError::UpstreamProtocolError, Phase::ReadBody, parser_.errorReason());
+      return;
+    }
+  }
+  if (result.readError != 0) {
+    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody, uv::errorName(result.readError));
+    return;
+  }
+  // Small reads pay only while the body streams in bulk and the client keeps up; otherwise
+  // the rest is read (and copied) in big pieces.
+  const bool bulk = result.moved >= kBulkSpliceBytes && client.writeQueueSize() == 0;
+  stream_->setReadLimit(bulk ? kHeadReadLimit : 0);
+}
+
+void UpstreamConnection::stopSplicing() {
+  if (stream_ != nullptr) {
+    stream_->setReadLimit(0);
+  }
 }
 
 int UpstreamConnection::send(std::initializer_list<std::string_view> buffers) {
@@ -133,7 +189,8 @@ void UpstreamConnection::resumeReading() {
 
 bool UpstreamConnection::reusable() const {
   const http::ResponseHead& head = parser_.response();
-  return responseDone_ && !leftoverBytes_ && !readPaused_ && parser_.keepAlive() &&
+  // Reading may be paused (the client was slow to take the body's end): release() resumes it.
+  return responseDone_ && !leftoverBytes_ && parser_.keepAlive() &&
          !http::wantsClose(head.headers, head.versionMinor) &&
          parser_.framing() != http::BodyFraming::UntilClose;
 }
@@ -156,6 +213,7 @@ uv::TcpStream* UpstreamConnection::detachStream() {
   uv::TcpStream* stream = stream_;
   if (stream != nullptr) {
     stream->stopRead();
+    stream->setReadLimit(0); // a tunnel reads in full
     stream->setHandler(nullptr);
     stream_ = nullptr;
     --openHandles_;
@@ -224,6 +282,9 @@ void UpstreamConnection::feed(std::string_view data) {
         state_ = State::ReadingBody;
         lastReadAt_ = context_.loop.now();
         armWaitTimer();
+        if (parser_.framing() != http::BodyFraming::ContentLength) {
+          stream_->setReadLimit(0); // only Content-Length bodies are spliced
+        }
       }
       events_->onUpstreamResponseHead(*this, head, {});
       continue;

@@ -1,8 +1,12 @@
 #include "gatehouse/uv/tcp.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <new>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "gatehouse/tls/tls.h"
@@ -23,6 +27,7 @@ struct TcpStreamImpl final : TcpStream {
   bool closing = false;
   bool reading = false;
   bool wantDrain = false;
+  uint32_t readLimit = 0; // 0: the whole loop buffer
   bool connecting = false;
   bool shuttingDown = false;
   size_t queuedBytes = 0;
@@ -51,7 +56,8 @@ uv_stream_t* asStream(TcpStreamImpl* s) {
 
 void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   auto* s = static_cast<TcpStreamImpl*>(handle->data);
-  *buf = uv_buf_init(s->loop->readBuffer(), Loop::kReadBufferSize);
+  size_t size = s->readLimit != 0 ? s->readLimit : Loop::kReadBufferSize;
+  *buf = uv_buf_init(s->loop->readBuffer(), static_cast<unsigned>(size));
 }
 
 void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
@@ -365,6 +371,101 @@ void StreamHandler::onStreamTlsFailed(TcpStream& stream, tls::Status, const std:
 
 void TcpStream::setNoDelay(bool enabled) {
   uv_tcp_nodelay(&impl(this)->handle, enabled ? 1 : 0);
+}
+
+void TcpStream::setReadLimit(size_t bytes) {
+  impl(this)->readLimit = static_cast<uint32_t>(std::min(bytes, Loop::kReadBufferSize));
+}
+
+namespace {
+
+// Queues `size` bytes read out of `pipeFd` as one write request owning them (the destination
+// socket was full: they wait in its write queue, behind nothing, ahead of anything later).
+int queueFromPipe(TcpStreamImpl* s, int pipeFd, size_t size) {
+  auto* w = static_cast<WriteReq*>(::operator new(sizeof(WriteReq) + size));
+  w->stream = s;
+  w->size = size;
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::read(pipeFd, w->bytes() + got, size - got);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      ::operator delete(w);
+      return n < 0 ? -errno : UV_EIO;
+    }
+  }
+  uv_buf_t queued = uv_buf_init(w->bytes(), static_cast<unsigned>(size));
+  int rc = uv_write(&w->req, asStream(s), &queued, 1, onWriteDone);
+  if (rc != 0) {
+    ::operator delete(w);
+    return rc;
+  }
+  s->queuedBytes += size;
+  return 0;
+}
+
+} // namespace
+
+SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
+  auto* s = impl(this);
+  auto* d = impl(&dest);
+  SpliceResult result;
+  int from = fileDescriptor();
+  int to = dest.fileDescriptor();
+  if (max == 0 || from < 0 || to < 0 || s->tls || d->tls || d->queuedBytes != 0) {
+    return result;
+  }
+  PipePool& pool = s->loop->pipes();
+  PipePool::Pipe pipe = pool.acquire();
+  if (!pipe.valid()) {
+    return result; // out of fds: the ordinary read path carries on
+  }
+  constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  bool destFull = false;
+  while (result.moved < max && !destFull) {
+    size_t want = static_cast<size_t>(
+        std::min<uint64_t>(max - result.moved, static_cast<uint64_t>(PipePool::kCapacity)));
+    ssize_t n = splice(from, nullptr, pipe.writeFd, nullptr, want, kFlags);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      // 0 is EOF and EAGAIN is "nothing yet": both are for the ordinary read path to see.
+      if (n < 0 && errno != EAGAIN) {
+        result.readError = -errno;
+      }
+      break;
+    }
+    result.moved += static_cast<uint64_t>(n);
+    size_t inPipe = static_cast<size_t>(n);
+    while (inPipe > 0) {
+      ssize_t m = splice(pipe.readFd, nullptr, to, nullptr, inPipe, kFlags);
+      if (m > 0) {
+        inPipe -= static_cast<size_t>(m);
+      } else if (m < 0 && errno == EINTR) {
+        continue;
+      } else if (m < 0 && errno == EAGAIN) {
+        destFull = true;
+        if (int rc = queueFromPipe(d, pipe.readFd, inPipe); rc != 0) {
+          result.writeError = rc;
+        }
+        inPipe = 0;
+      } else {
+        result.writeError = m < 0 ? -errno : UV_EPIPE;
+        PipePool::destroy(pipe); // its bytes have nowhere to go
+        return result;
+      }
+    }
+    if (result.writeError != 0) {
+      PipePool::destroy(pipe);
+      return result;
+    }
+  }
+  pool.release(pipe);
+  return result;
 }
 
 bool TcpStream::canHandOff() const {

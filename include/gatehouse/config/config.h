@@ -38,7 +38,7 @@ struct Config {
   std::string pseudonym; // empty: derived from host name and first listen port
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
   bool allowTrace = false;
-  bool tunnelSplice = true; // splice(2) for bulk tunnel data (off: always copy, to compare)
+  bool splice = true; // splice(2) for tunnels and response bodies (off: always copy)
   uint64_t maxHeadSize = 64 * 1024;
   uint64_t maxHeaderFields = 100;
   uint64_t maxTargetLength = 8 * 1024;

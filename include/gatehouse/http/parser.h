@@ -67,6 +67,12 @@ public:
   void setRequestWasHead(bool wasHead) { requestWasHead_ = wasHead; }
   BodyFraming framing() const { return framing_; }
   uint64_t contentLength() const { return contentLength_; }
+  // Content-Length body bytes still to come that may bypass the parser (skipBody), or 0: not
+  // in such a body, or no byte of it parsed yet (llhttp can only be finished from inside it).
+  uint64_t skippableBodyBytes() const;
+  // `n` (<= skippableBodyBytes()) body bytes went from the socket to their destination without
+  // passing through here (splice). NeedMore, or MessageComplete when they were the last.
+  ParseStatus skipBody(uint64_t n);
   // llhttp's persistent-connection verdict for the current message.
   bool keepAlive() const;
   // True between HeadComplete and MessageComplete.

@@ -153,6 +153,7 @@ private:
   void onUpstreamResponseComplete(UpstreamConnection& upstream) override;
   void onUpstreamDrained(UpstreamConnection& upstream) override;
   void onUpstreamReadProcessed(UpstreamConnection& upstream) override;
+  void onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) override;
   // ConnectorEvents
   void onConnectorReady(UpstreamConnection* upstream) override;
   void onConnectorFailed(const UpstreamFailure& failure) override;

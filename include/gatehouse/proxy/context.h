@@ -30,7 +30,8 @@ struct SharedCounters {
   std::atomic<uint64_t> clientConnections{0};
   std::atomic<uint64_t> upstreamConnectsOpened{0};
   std::atomic<uint64_t> upstreamReuses{0};
-  std::atomic<uint64_t> splicedTunnels{0}; // tunnels that switched to splice(2)
+  std::atomic<uint64_t> splicedTunnels{0};   // tunnels that switched to splice(2)
+  std::atomic<uint64_t> splicedBodyBytes{0}; // response body bytes moved by splice(2)
 };
 
 // One per worker loop; connections hold a reference, never a copy.

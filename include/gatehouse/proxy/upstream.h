@@ -48,6 +48,9 @@ public:
   virtual void onUpstreamDrained(UpstreamConnection& upstream) {}
   // Every event of one read has been delivered (a place to flush what was held back).
   virtual void onUpstreamReadProcessed(UpstreamConnection& upstream) {}
+  // `bytes` of body went straight to the client's socket (spliceBodyTo), before any
+  // onUpstreamResponseComplete they lead to.
+  virtual void onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) {}
 };
 
 class UpstreamConnection final : uv::StreamHandler, uv::TimerHandler, http::BodySink {
@@ -77,6 +80,11 @@ public:
   void notifyWhenDrained();
   void pauseReading();
   void resumeReading();
+  // Moves the Content-Length body bytes waiting in the socket to `client` with splice(2)
+  // (both plain TCP, `client` with nothing queued), then goes on as if they had been read.
+  void spliceBodyTo(uv::TcpStream& client);
+  // The rest of this response is copied: reads go back to full size.
+  void stopSplicing();
   // Framing of the current response (valid after its head).
   http::BodyFraming responseFraming() const { return parser_.framing(); }
   uint64_t responseContentLength() const { return parser_.contentLength(); }

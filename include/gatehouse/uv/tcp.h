@@ -46,6 +46,13 @@ public:
   virtual void onStreamClosed(TcpStream& stream) {}
 };
 
+// What TcpStream::spliceTo did.
+struct SpliceResult {
+  uint64_t moved = 0; // bytes taken from the source socket (all handed to the destination)
+  int readError = 0;  // reading the source failed (negative libuv error); it is unusable
+  int writeError = 0; // writing the destination failed; bytes still in flight were dropped
+};
+
 // One TCP socket. Create with create(); never delete: close() it.
 class TcpStream {
 public:
@@ -88,6 +95,15 @@ public:
 
   void setNoDelay(bool enabled);
   SocketAddress peerAddress() const;
+
+  // At most `bytes` per read (0: the loop buffer's size). A small read for a response head
+  // leaves its body in the socket, where spliceTo() can move it without copying.
+  void setReadLimit(size_t bytes);
+  // Moves up to `max` bytes already waiting in this socket to `dest` with splice(2) through a
+  // pooled pipe, synchronously and without waiting: stops when this socket has nothing more.
+  // Only between plain TCP streams and while `dest` has nothing queued (else moves nothing);
+  // what `dest` cannot take at once joins its write queue (one copy), so order is kept.
+  SpliceResult spliceTo(TcpStream& dest, uint64_t max);
 
   // True while libuv has nothing in flight on this stream (no queued write, connect or
   // shutdown) and it carries plain TCP: another watcher (SplicePump) may then take its fd.

@@ -189,13 +189,13 @@ TEST_CASE("a bulk tunnel switches to splice and carries every byte in order both
   CHECK(proxy.server().counters().splicedTunnels.load() == 1);
 }
 
-TEST_CASE("with tunnel_splice off a bulk tunnel copies and carries the same bytes") {
+TEST_CASE("with splice off a bulk tunnel copies and carries the same bytes") {
   std::atomic<bool> uploadOk{false};
   constexpr size_t kUp = 1024 * 1024;
   constexpr size_t kDown = 4 * 1024 * 1024 + 5;
   FakeUpstream upstream(readThenSend(kUp, kDown, uploadOk));
   auto config = testConfig();
-  config.tunnelSplice = false;
+  config.splice = false;
   ProxyHarness proxy(config);
   Socket client = proxy.connect();
   openTunnel(client, upstream);
@@ -241,7 +241,7 @@ TEST_CASE("an upstream reset during a bulk transfer resets the client and is log
     peer.socket().reset();
   });
   auto config = testConfig();
-  config.tunnelSplice = splice;
+  config.splice = splice;
   ProxyHarness proxy(config);
   Socket client = proxy.connect();
   openTunnel(client, upstream);

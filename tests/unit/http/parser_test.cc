@@ -1,5 +1,7 @@
 // The llhttp adapter against known request-smuggling inputs (requests and responses).
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "gatehouse/http/parser.h"
@@ -207,4 +209,43 @@ TEST_CASE("a truncated Content-Length body is an error at close") {
   MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
   feed(parser, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
   CHECK(parser.finish() == ParseStatus::Error);
+}
+
+TEST_CASE("a Content-Length body can be partly skipped (spliced) and still ends the message") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  auto statuses = feed(parser, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+  CHECK(statuses.front() == ParseStatus::HeadComplete);
+  // No body byte parsed yet: llhttp is not in its counting state, nothing may be skipped.
+  CHECK(parser.skippableBodyBytes() == 0);
+  feed(parser, "abc");
+  CHECK(parser.skippableBodyBytes() == 7);
+  CHECK(parser.skipBody(4) == ParseStatus::NeedMore);
+  CHECK(parser.skippableBodyBytes() == 3);
+  CHECK(parser.skipBody(3) == ParseStatus::MessageComplete);
+  CHECK(sink.body == "abc"); // skipped bytes never reach the sink
+  CHECK(parser.keepAlive());
+  // The next message on the connection parses as usual.
+  statuses = feed(parser, "HTTP/1.1 204 No Content\r\n\r\n");
+  CHECK(statuses.front() == ParseStatus::HeadComplete);
+  CHECK(parser.response().status == 204);
+}
+
+TEST_CASE("skipping continues with parsed bytes after it, and never past the body") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Response, ParserLimits{}, &sink);
+  feed(parser, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\na");
+  CHECK(parser.skipBody(2) == ParseStatus::NeedMore);
+  auto statuses = feed(parser, "def");
+  CHECK(std::count(statuses.begin(), statuses.end(), ParseStatus::MessageComplete) == 1);
+  CHECK(sink.body == "adef");
+  CHECK_FALSE(parser.keepAlive());
+
+  MessageParser chunked(MessageParser::Type::Response, ParserLimits{}, &sink);
+  feed(chunked, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+  CHECK(chunked.skippableBodyBytes() == 0); // only Content-Length bodies
+
+  MessageParser over(MessageParser::Type::Response, ParserLimits{}, &sink);
+  feed(over, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na");
+  CHECK(over.skipBody(5) == ParseStatus::Error);
 }
