@@ -16,13 +16,18 @@ struct CountingSink : http::BodySink {
 };
 
 // Returns false when the parser stopped for good (error or protocol switch) or `onHead` asked
-// to stop by returning false.
-template <class OnHead>
+// to stop by returning false. `between` sees the second piece before it is fed and may take
+// bytes off its front (as a splice takes body bytes out of the socket).
+template <class OnHead, class Between>
 bool feedInTwoPieces(http::MessageParser& parser, std::string_view input, size_t split,
-                     OnHead onHead) {
+                     OnHead onHead, Between between) {
   split = split < input.size() ? split : input.size();
   std::string_view pieces[2] = {input.substr(0, split), input.substr(split)};
-  for (std::string_view piece : pieces) {
+  for (int index = 0; index < 2; ++index) {
+    std::string_view piece = pieces[index];
+    if (index == 1) {
+      between(piece);
+    }
     for (int guard = 0; guard < 10'000; ++guard) {
       size_t used = 0;
       http::ParseStatus status = parser.execute(piece, used);
@@ -39,6 +44,12 @@ bool feedInTwoPieces(http::MessageParser& parser, std::string_view input, size_t
     }
   }
   return true;
+}
+
+template <class OnHead>
+bool feedInTwoPieces(http::MessageParser& parser, std::string_view input, size_t split,
+                     OnHead onHead) {
+  return feedInTwoPieces(parser, input, split, onHead, [](std::string_view&) {});
 }
 
 } // namespace gatehouse::fuzz
