@@ -42,6 +42,17 @@ struct WriteReq {
   TcpStreamImpl* stream;
   size_t size;
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
+
+  // Room for `size` bytes, to be filled before submit().
+  static WriteReq* allocate(TcpStreamImpl* stream, size_t size) {
+    auto* w = static_cast<WriteReq*>(::operator new(sizeof(WriteReq) + size));
+    w->stream = stream;
+    w->size = size;
+    return w;
+  }
+  static void discard(WriteReq* w) { ::operator delete(w); }
+  // Hands the filled request to libuv (freed in onWriteDone) or frees it on failure.
+  int submit();
 };
 
 TcpStreamImpl* impl(TcpStream* stream) {
@@ -114,7 +125,7 @@ void onWriteDone(uv_write_t* req, int status) noexcept {
   auto* w = reinterpret_cast<WriteReq*>(req);
   TcpStreamImpl* s = w->stream;
   s->queuedBytes -= w->size;
-  ::operator delete(w);
+  WriteReq::discard(w);
   if (s->closing || s->handler == nullptr) {
     return;
   }
@@ -257,9 +268,7 @@ int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count) {
   }
   // Copy the rest into one request that owns its bytes until the write callback.
   size_t rest = total - written;
-  auto* w = static_cast<WriteReq*>(::operator new(sizeof(WriteReq) + rest));
-  w->stream = s;
-  w->size = rest;
+  WriteReq* w = WriteReq::allocate(s, rest);
   char* out = w->bytes();
   size_t skip = written;
   for (size_t i = 0; i < count; ++i) {
@@ -272,13 +281,16 @@ int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count) {
     out += len - skip;
     skip = 0;
   }
-  uv_buf_t queued = uv_buf_init(w->bytes(), static_cast<unsigned>(rest));
-  int rc = uv_write(&w->req, asStream(s), &queued, 1, onWriteDone);
-  if (rc != 0) {
-    ::operator delete(w);
+  return w->submit();
+}
+
+int WriteReq::submit() {
+  uv_buf_t queued = uv_buf_init(bytes(), static_cast<unsigned>(size));
+  if (int rc = uv_write(&req, asStream(stream), &queued, 1, onWriteDone); rc != 0) {
+    discard(this);
     return rc;
   }
-  s->queuedBytes += rest;
+  stream->queuedBytes += size;
   return 0;
 }
 
@@ -382,9 +394,7 @@ namespace {
 // Queues `size` bytes read out of `pipeFd` as one write request owning them (the destination
 // socket was full: they wait in its write queue, behind nothing, ahead of anything later).
 int queueFromPipe(TcpStreamImpl* s, int pipeFd, size_t size) {
-  auto* w = static_cast<WriteReq*>(::operator new(sizeof(WriteReq) + size));
-  w->stream = s;
-  w->size = size;
+  WriteReq* w = WriteReq::allocate(s, size);
   size_t got = 0;
   while (got < size) {
     ssize_t n = ::read(pipeFd, w->bytes() + got, size - got);
@@ -393,18 +403,11 @@ int queueFromPipe(TcpStreamImpl* s, int pipeFd, size_t size) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else {
-      ::operator delete(w);
+      WriteReq::discard(w);
       return n < 0 ? -errno : UV_EIO;
     }
   }
-  uv_buf_t queued = uv_buf_init(w->bytes(), static_cast<unsigned>(size));
-  int rc = uv_write(&w->req, asStream(s), &queued, 1, onWriteDone);
-  if (rc != 0) {
-    ::operator delete(w);
-    return rc;
-  }
-  s->queuedBytes += size;
-  return 0;
+  return w->submit();
 }
 
 } // namespace

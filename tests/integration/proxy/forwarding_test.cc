@@ -336,14 +336,6 @@ TEST_CASE("listeners on IPv4 and IPv6 at once, each with its own port 0") {
 // ---- Content-Length bodies moved with splice(2) -------------------------------------------
 
 namespace {
-// Checkable bytes: a period that is no power of two, so a lost or repeated block shows.
-std::string pattern(size_t size, size_t offset = 0) {
-  std::string out(size, '\0');
-  for (size_t i = 0; i < size; ++i) {
-    out[i] = static_cast<char>('A' + (offset + i) % 29);
-  }
-  return out;
-}
 
 // Answers every request on the connection with `size` pattern bytes, sent in pieces so the
 // proxy sees the head and the body arrive at different times.

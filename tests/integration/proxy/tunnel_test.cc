@@ -140,15 +140,6 @@ TEST_CASE("a WebSocket upgrade switches to a tunnel only on a real 101") {
 // ---- bulk tunnels: splice(2) --------------------------------------------------------------
 
 namespace {
-// Deterministic bytes whose every position is checkable (a period that is no power of two,
-// so a dropped or repeated pipe-sized block shows).
-std::string pattern(size_t size, size_t offset = 0) {
-  std::string out(size, '\0');
-  for (size_t i = 0; i < size; ++i) {
-    out[i] = static_cast<char>('a' + (offset + i) % 23);
-  }
-  return out;
-}
 
 // Reads `size` bytes from the client, checks them, then sends `reply` bytes and closes.
 FakeUpstream::Script readThenSend(size_t size, size_t reply, std::atomic<bool>& uploadOk) {

@@ -267,4 +267,12 @@ Response readResponse(Socket& socket, bool requestWasHead) {
   return r;
 }
 
+std::string pattern(size_t size, size_t offset) {
+  std::string out(size, '\0');
+  for (size_t i = 0; i < size; ++i) {
+    out[i] = static_cast<char>('a' + (offset + i) % 23);
+  }
+  return out;
+}
+
 } // namespace gatehouse::test

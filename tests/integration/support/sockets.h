@@ -54,6 +54,10 @@ private:
   std::string buffered_;
 };
 
+// `size` checkable bytes starting at stream position `offset`: a period that is no power of
+// two, so a lost, repeated or reordered block (a pipe's worth, say) shows.
+std::string pattern(size_t size, size_t offset = 0);
+
 // A parsed HTTP response as a test sees it.
 struct Response {
   int status = 0;
