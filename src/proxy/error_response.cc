@@ -18,6 +18,8 @@ std::string sfItem(std::string_view pseudonym) {
   return sfString(pseudonym);
 }
 
+// For element content and double-quoted attributes: the page shows the target and details that
+// came from the client or upstream, so none of it may turn into markup.
 std::string htmlEscape(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -41,6 +43,8 @@ std::string htmlEscape(std::string_view text) {
   return out;
 }
 
+// A JSON string literal; control characters become \u escapes so a detail can never break
+// the document a client parses.
 std::string jsonString(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
@@ -60,6 +64,8 @@ std::string jsonString(std::string_view text) {
 
 } // namespace
 
+// RFC 8941 sf-strings hold printable ASCII only; anything else becomes '?' rather than making
+// the whole Proxy-Status field unparseable for the client.
 std::string sfString(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {

@@ -131,6 +131,8 @@ void UpstreamConnection::stopSplicing() {
   }
 }
 
+// Request bytes; a write that fails later surfaces through onStreamWriteError (a Send-phase
+// failure before the response head, an aborted body after it).
 int UpstreamConnection::send(std::initializer_list<std::string_view> buffers) {
   if (stream_ == nullptr || state_ == State::Closed) {
     return -ECANCELED;
@@ -148,6 +150,9 @@ void UpstreamConnection::requestSent() {
   armWaitTimer();
 }
 
+// One timer, two deadlines: no byte for read_timeout (both while waiting and while reading a
+// body), and, until the head is complete, the whole head within response_timeout (so an
+// upstream trickling a byte at a time cannot hold a request forever).
 void UpstreamConnection::armWaitTimer() {
   const auto& config = context_.config;
   uint64_t now = context_.loop.now();
@@ -169,6 +174,7 @@ void UpstreamConnection::notifyWhenDrained() {
   }
 }
 
+// Backpressure from the client side: the kernel's receive window then slows the upstream.
 void UpstreamConnection::pauseReading() {
   if (stream_ != nullptr && !readPaused_) {
     readPaused_ = true;
