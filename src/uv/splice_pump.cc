@@ -8,6 +8,7 @@
 
 #include "gatehouse/uv/loop.h"
 #include "gatehouse/uv/tcp.h"
+#include "socket_error.h"
 
 namespace gatehouse::uv {
 
@@ -58,16 +59,6 @@ void onHandleClosed(uv_handle_t* handle) noexcept {
   if (--pump->openHandles == 0) {
     delete pump;
   }
-}
-
-// The socket's pending error after POLLERR (libuv reports only UV_EBADF then).
-int socketError(int fd, int fallback) {
-  int error = 0;
-  socklen_t len = sizeof error;
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0) {
-    return -error;
-  }
-  return fallback;
 }
 
 void fail(PumpImpl* p, int watchIndex, bool whileReading, int status) {
@@ -209,7 +200,7 @@ void onPoll(uv_poll_t* handle, int status, int events) noexcept {
   if (status < 0) {
     // libuv stopped this watcher; whether it was a reset or a refused write, the pump is over.
     watch->events = 0;
-    fail(p, index, true, socketError(watch->fd, status));
+    fail(p, index, true, pendingSocketError(watch->fd, status));
     return;
   }
   // Write first: it empties a pipe, which lets the other direction's source be read again.

@@ -5,12 +5,12 @@
 #include <cstring>
 #include <fcntl.h>
 #include <new>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
+#include "socket_error.h"
 
 namespace gatehouse::uv {
 
@@ -107,14 +107,10 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
     s->reading = false;
     int status = static_cast<int>(nread);
     if (status == UV_EOF) {
-      // libuv 1.44 reports POLLHUP after a partial read as EOF without reading again, so an
-      // RST that follows data looks like a clean close; the socket still holds the error.
-      int error = 0;
-      socklen_t len = sizeof error;
+      // An RST that follows data comes as EOF from libuv 1.44; the socket still holds it.
       uv_os_fd_t fd = -1;
-      if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0 &&
-          getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0) {
-        status = -error;
+      if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0) {
+        status = pendingSocketError(fd, status);
       }
     }
     s->handler->onStreamReadEnd(*s, status);
