@@ -728,13 +728,12 @@ void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
   if (state_ != State::Forwarding || upstream_ != &upstream) {
     return;
   }
-  // The rest of a Content-Length body may go socket to socket; a re-framed (chunked) body,
-  // a TLS client or bytes already queued for the client keep the copying path.
-  if (context_.config.splice && !exchange().responseChunked && client_->writeQueueSize() == 0 &&
-      client_->tlsSession() == nullptr) {
-    upstream.spliceBodyTo(*client_);
-  } else {
+  // The rest of a Content-Length body may go socket to socket; a body re-framed as chunked
+  // for the client must pass through here.
+  if (exchange().responseChunked) {
     upstream.stopSplicing();
+  } else {
+    upstream.spliceBodyTo(*client_);
   }
 }
 

@@ -87,6 +87,10 @@ void UpstreamConnection::beginExchange(bool requestIsHead) {
 }
 
 void UpstreamConnection::spliceBodyTo(uv::TcpStream& client) {
+  if (!context_.config.splice || !client.canReceiveSplice()) {
+    stopSplicing(); // a TLS client, or bytes already queued for it: copy the rest
+    return;
+  }
   if (state_ != State::ReadingBody || stream_ == nullptr || events_ == nullptr) {
     return;
   }

@@ -414,7 +414,7 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
   SpliceResult result;
   int from = fileDescriptor();
   int to = dest.fileDescriptor();
-  if (max == 0 || from < 0 || to < 0 || s->tls || d->tls || d->queuedBytes != 0) {
+  if (max == 0 || from < 0 || to < 0 || s->tls || !dest.canReceiveSplice()) {
     return result;
   }
   PipePool& pool = s->loop->pipes();
@@ -465,6 +465,11 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
   }
   pool.release(pipe);
   return result;
+}
+
+bool TcpStream::canReceiveSplice() const {
+  auto* s = impl(this);
+  return !s->closing && !s->tls && s->queuedBytes == 0;
 }
 
 bool TcpStream::canHandOff() const {

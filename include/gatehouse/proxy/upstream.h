@@ -81,7 +81,8 @@ public:
   void pauseReading();
   void resumeReading();
   // Moves the Content-Length body bytes waiting in the socket to `client` with splice(2)
-  // (both plain TCP, `client` with nothing queued), then goes on as if they had been read.
+  // (both plain TCP, `client` with nothing queued, `splice` on), then goes on as if they had
+  // been read; when `client` cannot take them that way, stops splicing.
   void spliceBodyTo(uv::TcpStream& client);
   // The rest of this response is copied: reads go back to full size.
   void stopSplicing();

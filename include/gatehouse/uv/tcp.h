@@ -104,6 +104,8 @@ public:
   // Only between plain TCP streams and while `dest` has nothing queued (else moves nothing);
   // what `dest` cannot take at once joins its write queue (one copy), so order is kept.
   SpliceResult spliceTo(TcpStream& dest, uint64_t max);
+  // Whether spliceTo() may write into this stream now: plain TCP, open, nothing queued.
+  bool canReceiveSplice() const;
 
   // True while libuv has nothing in flight on this stream (no queued write, connect or
   // shutdown) and it carries plain TCP: another watcher (SplicePump) may then take its fd.
