@@ -12,6 +12,7 @@ build/gatehouse --config conf/gatehouse.toml --check
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 echo "== unit and integration tests (release build)"
+cmake --build build
 ctest --test-dir build -j "$jobs" --output-on-failure | tee -a "$results"
 
 echo "== the same tests under ASan+UBSan"
