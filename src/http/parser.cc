@@ -254,7 +254,12 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     if (data.empty()) {
       return ParseStatus::NeedMore; // the last message stays readable until a new one starts
     }
-    // The previous message ended; the next head starts here.
+    // The previous message ended; the next head starts here. After an upgrade request that
+    // was not upgraded (h2c stripped on the way, say) llhttp stays paused for the upgrade:
+    // start it afresh, or the next request would be a 400.
+    if (llhttp_get_errno(&p) == HPE_PAUSED_UPGRADE) {
+      llhttp_reset(&p);
+    }
     phase_ = Phase::Head;
     headBytes_ = 0;
     scanner_.reset();

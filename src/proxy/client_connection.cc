@@ -1,9 +1,8 @@
 #include "gatehouse/proxy/client_connection.h"
 
 #include <algorithm>
-#include <openssl/crypto.h>
+#include <cctype>
 
-#include "gatehouse/auth/authenticator.h"
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
@@ -17,11 +16,13 @@ namespace gatehouse::proxy {
 
 using errors::Phase;
 using errors::ProxyError;
+using policy::Verdict;
 
 namespace {
 
-// How long a closing connection keeps reading (and discarding) so that unread request bytes
-// do not turn our FIN into a RST that destroys the response in flight (lingering close).
+// How long a closing connection keeps reading (and discarding) once its FIN is out, so that
+// unread request bytes do not turn our FIN into a RST that destroys the response in flight
+// (lingering close). The clock starts when the FIN is sent, not when it is queued.
 constexpr uint64_t kLingerMs = 5000;
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -33,11 +34,9 @@ constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection establ
 // measurable, and no throughput change in bench/http_rps.sh).
 constexpr uint64_t kReleaseIdleStateMs = 20;
 
-// The largest request body read and thrown away to keep a connection open after a 407.
+// The largest request body (either framing) read and thrown away to keep a connection open
+// after a refusal; a longer one closes the connection.
 constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
-
-constexpr std::string_view kAllowedMethods =
-    "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH";
 
 ProxyError errorForParseStatus(int status) {
   switch (status) {
@@ -54,29 +53,31 @@ ProxyError errorForParseStatus(int status) {
   }
 }
 
-} // namespace
-
-const char* ClientConnection::stateName(State state) {
-  switch (state) {
-  case State::ReadingHead:
-    return "reading-head";
-  case State::Authorizing:
-    return "authorizing";
-  case State::Resolving:
-    return "resolving";
-  case State::Connecting:
-    return "connecting";
-  case State::Forwarding:
-    return "forwarding";
-  case State::Tunneling:
-    return "tunneling";
-  case State::Draining:
-    return "draining";
-  case State::Closed:
-    return "closed";
-  }
-  return "unknown";
+// RFC 9110 9.2.2: only these may be sent again automatically.
+bool idempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
 }
+
+// True when `data` can begin a valid chunk-size line (hex digits, then an extension, CRLF or
+// nothing yet): the bytes that came with a chunked request head are checked before the head
+// goes upstream, as Squid and Apache do.
+bool plausibleChunkStart(std::string_view data) {
+  size_t digits = 0;
+  while (digits < data.size() && std::isxdigit(static_cast<unsigned char>(data[digits]))) {
+    ++digits;
+  }
+  if (digits == data.size()) {
+    return digits <= 16;
+  }
+  if (digits == 0 || digits > 16) {
+    return false;
+  }
+  char next = data[digits];
+  return next == '\r' || next == ';' || next == ' ' || next == '\t';
+}
+
+} // namespace
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
     : context_(context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
@@ -84,25 +85,23 @@ ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
-  lastClientActivity_ = context_.loop.now();
-  stateSince_ = lastClientActivity_;
-  context_.connections.insert(this);
-}
-
-std::string_view ClientConnection::clientHost() const {
-  std::string_view address = clientAddress_;
-  size_t colon = address.rfind(':');
-  std::string_view host = colon == std::string_view::npos ? address : address.substr(0, colon);
+  // The address without port (the auth throttling key), cut from clientAddress_ rather than
+  // kept as a second string: most connections never need it.
+  std::string_view host = clientAddress_;
+  size_t colon = host.rfind(':');
+  host = colon == std::string_view::npos ? host : host.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  return host;
+  identity_.address = clientAddress_;
+  identity_.host = host;
+  lastClientActivity_ = context_.loop.now();
+  stateSince_ = lastClientActivity_;
+  headStartedAt_ = lastClientActivity_; // the first request head is due from accept
+  context_.connections.insert(this);
 }
 
 ClientConnection::~ClientConnection() {
-  if (authMemo_) {
-    OPENSSL_cleanse(authMemo_->header.data(), authMemo_->header.size());
-  }
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -120,18 +119,31 @@ ClientConnection::RequestWork& ClientConnection::work() {
   return *work_;
 }
 
-ClientConnection::Exchange& ClientConnection::exchange() {
-  if (!exchange_) {
-    exchange_ = std::make_unique<Exchange>();
+ExchangeRecord& ClientConnection::record() {
+  if (!record_) {
+    record_ = std::make_unique<ExchangeRecord>();
   }
-  return *exchange_;
+  return *record_;
 }
 
 void ClientConnection::resetExchange() {
-  exchange() = Exchange{};
+  record() = ExchangeRecord{};
+  flow_ = Flow{};
   if (work_) {
+    work_->policyRun.reset(); // cancels a check still in flight
     work_->request = RequestDetail{};
   }
+}
+
+void ClientConnection::startBareRecord(uint64_t startMs) {
+  resetExchange();
+  record().id = nextRequestId();
+  record().startMs = startMs;
+  if (work_) {
+    record().method = parser().request().method;
+    record().target = parser().request().target;
+  }
+  flow_.clientKeepAlive = false;
 }
 
 void ClientConnection::cancelUpstreamAttempt() {
@@ -141,7 +153,7 @@ void ClientConnection::cancelUpstreamAttempt() {
 }
 
 void ClientConnection::scheduleRelease() {
-  if (state_ != State::Closed) {
+  if (!machine_.is(State::Closed)) {
     releaseAt_ = context_.loop.now() + kReleaseIdleStateMs;
     armTimer();
   }
@@ -149,12 +161,12 @@ void ClientConnection::scheduleRelease() {
 
 void ClientConnection::releaseIfIdle() {
   releaseAt_ = 0;
-  const bool idle = state_ == State::ReadingHead && pending_.empty() && work_ &&
+  const bool idle = machine_.is(State::ReadingHead) && pending_.empty() && work_ &&
                     !work_->parser.headStarted() && !work_->parser.inBody();
-  if (idle || state_ == State::Tunneling) {
+  if (idle || machine_.is(State::Tunneling)) {
     work_.reset();
     if (idle) {
-      exchange_.reset();
+      record_.reset();
     }
   }
 }
@@ -165,12 +177,11 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   conn->client_->setNoDelay(true);
   if (tls && context.tlsServer != nullptr) {
     conn->client_->enableTls(tls::Session::server(context.tlsServer->current()));
+    conn->identity_.tlsListener = true;
   }
   if (open > context.config.maxConnections) {
     // Answer rather than refuse, so the client learns why; the listener keeps accepting.
-    conn->exchange().id = conn->nextRequestId();
-    conn->exchange().startMs = context.loop.now();
-    conn->exchange().clientKeepAlive = false;
+    conn->startBareRecord(context.loop.now());
     conn->respondError(ProxyError::ConnectionLimit, Phase::ReadHead,
                        "at most " + std::to_string(context.config.maxConnections) +
                            " client connections");
@@ -181,16 +192,16 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
 }
 
 void ClientConnection::shutdown() {
-  closeNow(false);
+  closeNow(false, ConnectionEnd::Shutdown);
 }
 
 void ClientConnection::transition(State next) {
-  if (state_ == State::Closed) {
+  if (machine_.is(State::Closed)) {
     return; // Closed is final
   }
-  log::diag().trace("c{}.{} {} -> {}", context_.workerIndex, id_, stateName(state_),
+  log::diag().trace("c{}.{} {} -> {}", context_.workerIndex, id_, stateName(machine_.state()),
                     stateName(next));
-  state_ = next;
+  machine_.to(next);
   stateSince_ = context_.loop.now();
 }
 
@@ -203,7 +214,7 @@ std::string ClientConnection::nextRequestId() {
 
 void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   lastClientActivity_ = context_.loop.now();
-  if (state_ == State::Draining) {
+  if (machine_.is(State::Draining)) {
     return; // lingering close: discard
   }
   processInput(data);
@@ -219,55 +230,53 @@ void ClientConnection::stash(std::string_view data) {
 }
 
 void ClientConnection::processInput(std::string_view data) {
-  bool outer = !processing_;
+  const bool outer = !processing_;
   processing_ = true;
-  while (state_ != State::Closed) {
-    if (state_ == State::ReadingHead) {
+  while (!machine_.is(State::Closed)) {
+    if (machine_.is(State::ReadingHead)) {
       if (data.empty()) {
         break;
       }
-      if (!parser().headStarted()) {
+      if (!parser().headStarted() && !parser().inBody() && requestCount_ > 0) {
         headStartedAt_ = context_.loop.now();
       }
       size_t used = 0;
       http::ParseStatus status = parser().execute(data, used);
       data.remove_prefix(used);
       if (status == http::ParseStatus::HeadComplete) {
-        onRequestHead();
+        onRequestHead(data);
         if (discardInput_) {
           discardInput_ = false;
           data = {};
         }
         continue;
       }
-      if (status == http::ParseStatus::MessageComplete) {
-        continue; // the end of a body read and discarded after a refusal
+      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
+        discardLeft_ = 0; // the end of a body read and discarded after a refusal
+        continue;
       }
       if (status == http::ParseStatus::Error) {
-        resetExchange();
-        exchange().id = nextRequestId();
-        exchange().startMs = context_.loop.now();
-        exchange().method = parser().request().method;
-        exchange().target = parser().request().target;
-        exchange().clientKeepAlive = false;
+        startBareRecord(headStartedAt_);
         respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
                      parser().errorReason());
         break;
       }
       break; // NeedMore
     }
-    if (state_ == State::Forwarding && !exchange().requestComplete && !exchange().webSocket) {
+    if (machine_.is(State::Forwarding) && !flow_.requestComplete && !flow_.webSocket) {
       size_t used = 0;
       http::ParseStatus status = parser().execute(data, used);
       data.remove_prefix(used);
       if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
+        // A non-WebSocket upgrade (h2c, say) was stripped on the way: the request simply
+        // ends, and the parser reads the next one (MessageParser resets after an upgrade).
         onRequestComplete();
         continue;
       }
       if (status == http::ParseStatus::Error) {
         std::string reason = "request body: " + parser().errorReason();
-        exchange().clientKeepAlive = false;
-        if (exchange().responseStarted) {
+        flow_.clientKeepAlive = false;
+        if (flow_.responseStarted) {
           abortExchange(ProxyError::BadRequest, Phase::Send, reason);
         } else {
           respondError(ProxyError::BadRequest, Phase::Send, reason);
@@ -275,7 +284,7 @@ void ClientConnection::processInput(std::string_view data) {
       }
       break; // NeedMore or Error
     }
-    if (state_ == State::Forwarding && exchange().webSocket && !exchange().requestComplete) {
+    if (machine_.is(State::Forwarding) && flow_.webSocket && !flow_.requestComplete) {
       // An upgrade request has no body: finish it; what follows is the other protocol.
       size_t used = 0;
       parser().execute({}, used);
@@ -287,17 +296,18 @@ void ClientConnection::processInput(std::string_view data) {
   }
   if (outer) {
     processing_ = false;
+    discardInput_ = false; // never outlives the read it was set for
   }
 }
 
 void ClientConnection::updateClientReading() {
-  if (state_ == State::Closed) {
+  if (machine_.is(State::Closed)) {
     return;
   }
   bool want = false;
-  switch (state_) {
+  switch (machine_.state()) {
   case State::ReadingHead:
-  case State::Authorizing:
+  case State::Deciding:
   case State::Resolving:
   case State::Connecting:
     want = pending_.empty();
@@ -319,243 +329,119 @@ void ClientConnection::updateClientReading() {
 }
 
 bool ClientConnection::finishBodylessRequest() {
-  if (exchange().requestComplete) {
+  if (flow_.requestComplete) {
     return true;
   }
-  if (!parser().inBody() || parser().framing() != http::BodyFraming::None || exchange().isConnect) {
+  if (!parser().inBody() || parser().framing() != http::BodyFraming::None || facts().isConnect) {
     return false;
   }
   size_t used = 0;
   http::ParseStatus status = parser().execute({}, used);
-  exchange().requestComplete = status == http::ParseStatus::MessageComplete;
-  return exchange().requestComplete;
+  flow_.requestComplete = status == http::ParseStatus::MessageComplete;
+  return flow_.requestComplete;
 }
 
-void ClientConnection::onRequestHead() {
+void ClientConnection::onRequestHead(std::string_view sameRead) {
   const http::RequestHead& request = parser().request();
   resetExchange();
-  exchange().id = nextRequestId();
-  exchange().startMs = context_.loop.now();
-  exchange().method = request.method;
-  exchange().target = request.target;
-  exchange().clientMinor = request.versionMinor;
-  exchange().clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
-  exchange().isHead = request.method == "HEAD";
+  ExchangeRecord& rec = record();
+  rec.id = nextRequestId();
+  rec.startMs = headStartedAt_;
+  rec.method = request.method;
+  rec.target = request.target;
+  flow_.clientMinor = request.versionMinor;
+  flow_.clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
+  flow_.isHead = request.method == "HEAD";
+  if (auto expect = request.headers.get("expect");
+      expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&
+      parser().inBody() && parser().framing() != http::BodyFraming::None) {
+    flow_.expectContinue = true;
+  }
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
-  std::string error;
+  transition(State::Deciding);
 
-  // A TLS listener with a client CA wants a certificate before anything else.
-  if (const tls::Session* session = client_->tlsSession();
-      session != nullptr && !context_.config.tlsClientCa.empty()) {
-    int certificate = session->clientCertificate();
-    if (certificate <= 0) {
-      exchange().clientKeepAlive = false;
-      respondError(certificate == 0 ? ProxyError::ClientCertRequired
-                                    : ProxyError::ClientCertInvalid,
-                   Phase::Tls,
-                   certificate == 0 ? "no client certificate"
-                                    : "client certificate "
-                                      "did not verify: " +
-                                          session->clientSubject());
-      return;
+  // Body bytes that came with the head are checked before anything goes upstream.
+  if (parser().framing() == http::BodyFraming::Chunked && !sameRead.empty() &&
+      !plausibleChunkStart(sameRead)) {
+    flow_.clientKeepAlive = false;
+    respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
+    return;
+  }
+  if (const tls::Session* session = client_->tlsSession(); session != nullptr) {
+    identity_.certificate = session->clientCertificate();
+    identity_.certificateSubject =
+        identity_.certificate != 0 ? session->clientSubject() : std::string();
+  }
+  work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity_,
+                                                         facts(), authMemo_, context_.loop.now());
+  auto verdict = work().policyRun->start([this](const Verdict& v) {
+    // An off-loop check finished: this runs from the loop, outside processInput().
+    onPolicyVerdict(v);
+    if (!processing_ && !machine_.is(State::Closed)) {
+      updateClientReading();
+      armTimer();
     }
-  }
-  // First what the request is (a target we cannot read is a 400 whoever sends it), then who
-  // sends it, then whether policy lets it through.
-  if (request.isConnect()) {
-    exchange().isConnect = true;
-    auto authority = http::parseAuthorityForm(request.target, error);
-    if (!authority) {
-      respondError(ProxyError::BadRequest, Phase::ReadHead, "CONNECT target: " + error);
-      return;
-    }
-    requestDetail().authority = *authority;
-    authorize();
-    return;
-  }
-  switch (http::classifyTarget(request.target)) {
-  case http::TargetForm::Absolute:
-    break;
-  case http::TargetForm::Origin:
-    respondError(ProxyError::NotAProxyRequest, Phase::ReadHead,
-                 "origin-form target sent to a proxy; send absolute-form "
-                 "(GET http://host/path) or configure this address as your HTTP proxy");
-    return;
-  case http::TargetForm::Asterisk:
-    if (request.method == "OPTIONS" && finishBodylessRequest()) {
-      http::HeaderList fields;
-      fields.add("Allow", std::string(kAllowedMethods));
-      respondLocal(renderLocalResponse(200, fields, "", "", !exchange().clientKeepAlive), 200,
-                   !exchange().clientKeepAlive);
-      return;
-    }
-    respondError(ProxyError::BadRequest, Phase::ReadHead, "asterisk-form is only for OPTIONS");
-    return;
-  default:
-    respondError(ProxyError::BadRequest, Phase::ReadHead, "invalid request target");
-    return;
-  }
-  auto uri = http::parseAbsoluteUri(request.target, error);
-  if (!uri) {
-    respondError(ProxyError::BadRequest, Phase::ReadHead, "request target: " + error);
-    return;
-  }
-  requestDetail().uri = *uri;
-  requestDetail().authority = uri->authority;
-  authorize();
-}
-
-void ClientConnection::authorize() {
-  if (context_.authenticator == nullptr) {
-    continueRequest();
-    return;
-  }
-  // A client certificate the TLS listener verified can stand in for Basic credentials.
-  if (const tls::Session* session = client_->tlsSession(); session != nullptr &&
-                                                           context_.config.tlsClientCertAuth &&
-                                                           session->clientCertificate() == 1) {
-    exchange().user = "cert:" + session->clientSubject();
-    continueRequest();
-    return;
-  }
-  auto header = parser().request().headers.get("proxy-authorization");
-  auth::Authenticator& authenticator = *context_.authenticator;
-  if (authMemo_ && header && *header == authMemo_->header &&
-      authMemo_->expiresAt > context_.loop.now() &&
-      authMemo_->generation == authenticator.generation()) {
-    exchange().user = authMemo_->user;
-    continueRequest();
-    return;
-  }
-  transition(State::Authorizing);
-  exchange().phase = Phase::Auth;
-  auto decision = authenticator.check(
-      std::string(clientHost()), header,
-      [this](const auth::AuthDecision& d) {
-        // Off-loop verification finished: this runs from the loop, outside processInput().
-        onAuthDecision(d);
-        if (!processing_ && state_ != State::Closed) {
-          updateClientReading();
-          armTimer();
-        }
-      },
-      authPending_);
-  if (decision) {
-    onAuthDecision(*decision);
+  });
+  if (verdict) {
+    onPolicyVerdict(*verdict);
   } else {
+    record().phase = Phase::Auth;
     armTimer();
   }
 }
 
-void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
-  if (state_ != State::Authorizing) {
+void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
+  if (!machine_.is(State::Deciding)) {
     return;
   }
-  if (decision.allowed()) {
-    exchange().user = decision.user;
-    if (auto header = parser().request().headers.get("proxy-authorization")) {
-      if (!authMemo_) {
-        authMemo_ = std::make_unique<AuthMemo>();
-      }
-      OPENSSL_cleanse(authMemo_->header.data(), authMemo_->header.size());
-      authMemo_->header = std::string(*header);
-      authMemo_->user = decision.user;
-      authMemo_->generation = context_.authenticator->generation();
-      authMemo_->expiresAt = context_.loop.now() + context_.authenticator->cacheTtlMs();
-    }
-    continueRequest();
+  ExchangeRecord& rec = record();
+  rec.decidedMs = context_.loop.now();
+  rec.user = facts().user;
+  rec.claimedUser = facts().claimedUser;
+  switch (verdict.kind) {
+  case Verdict::Kind::Refuse:
+    respondError(verdict.error, verdict.phase, verdict.detail, {}, &verdict.fields,
+                 verdict.publicDetail.empty() ? nullptr : &verdict.publicDetail);
+    return;
+  case Verdict::Kind::Answer: {
+    const bool close = !finishBodylessRequest() || !flow_.clientKeepAlive;
+    respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
+                                     verdict.contentType, close),
+                 verdict.status, close);
     return;
   }
-  // The client sees the same 407 whatever the reason; the log line says exactly why.
-  std::string detail = std::string("auth: ") + auth::describe(decision.refusal);
-  if (!decision.detail.empty()) {
-    detail += " (" + decision.detail + ")";
+  case Verdict::Kind::Continue:
+  case Verdict::Kind::Pending:
+    break;
   }
-  requestDetail().claimedUser = decision.user;
-  http::HeaderList fields;
-  if (decision.refusal == auth::Refusal::Throttled) {
-    fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
-    respondError(ProxyError::AuthThrottled, Phase::Auth, detail, {}, &fields,
-                 "too many failed authentication attempts from this address");
-    return;
-  }
-  fields.add("Proxy-Authenticate",
-             "Basic realm=\"" + context_.config.realm + "\", charset=\"UTF-8\"");
-  respondError(ProxyError::AuthRequired, Phase::Auth, detail, {}, &fields,
-               "valid proxy credentials are required");
-}
-
-void ClientConnection::continueRequest() {
-  const http::RequestHead& request = parser().request();
-  if (exchange().isConnect) {
-    if (!context_.config.connectPorts.allows(requestDetail().authority.port)) {
-      respondError(ProxyError::ConnectPortDenied, Phase::ReadHead,
-                   "CONNECT to port " + std::to_string(requestDetail().authority.port) +
-                       " is not allowed (connect-ports " + context_.config.connectPorts.toString() +
-                       ")");
-      return;
-    }
-    if (http::viaNames(request.headers, context_.pseudonym)) {
-      respondError(ProxyError::LoopDetected, Phase::ReadHead,
-                   "Via already names " + context_.pseudonym);
-      return;
-    }
-    startUpstream();
-    return;
-  }
-  if (http::viaNames(request.headers, context_.pseudonym)) {
-    respondError(ProxyError::LoopDetected, Phase::ReadHead,
-                 "Via already names " + context_.pseudonym);
-    return;
-  }
-  if (auto expect = request.headers.get("expect");
-      expect && !http::equalsIgnoreCase(http::trimOws(*expect), "100-continue")) {
-    respondError(ProxyError::ExpectationFailed, Phase::ReadHead,
-                 "Expect: " + std::string(*expect) + " is not supported");
-    return;
-  }
-  if (request.method == "OPTIONS" || request.method == "TRACE") {
-    auto maxForwards = http::maxForwards(request.headers);
-    if (maxForwards && *maxForwards == 0) {
-      // The proxy is the final recipient (RFC 9110 7.6.2).
-      http::HeaderList fields;
-      fields.add("Allow", std::string(kAllowedMethods));
-      if (request.method == "OPTIONS") {
-        bool close = !finishBodylessRequest() || !exchange().clientKeepAlive;
-        respondLocal(renderLocalResponse(200, fields, "", "", close), 200, close);
-      } else if (!context_.config.allowTrace) {
-        respondError(ProxyError::MethodNotAllowed, Phase::ReadHead,
-                     "TRACE is disabled (allow-trace)");
-      } else {
-        // Echo the head as received, minus credentials (RFC 9110 9.3.8 warns of them).
-        std::string echo = request.method + " " + request.target + " " + request.version() + "\r\n";
-        for (const http::Header& f : request.headers.fields()) {
-          if (!http::equalsIgnoreCase(f.name, "proxy-authorization") &&
-              !http::equalsIgnoreCase(f.name, "authorization") &&
-              !http::equalsIgnoreCase(f.name, "cookie")) {
-            echo += f.name + ": " + f.value + "\r\n";
-          }
-        }
-        bool close = !finishBodylessRequest() || !exchange().clientKeepAlive;
-        respondLocal(renderLocalResponse(200, {}, echo, "message/http", close), 200, close);
-      }
-      return;
-    }
-  }
-  exchange().webSocket = http::isWebSocketUpgrade(request);
-  exchange().requestChunked = parser().framing() == http::BodyFraming::Chunked;
+  flow_.webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
+  flow_.requestChunked = parser().framing() == http::BodyFraming::Chunked;
   startUpstream();
 }
 
 void ClientConnection::onBodyData(std::string_view data) {
-  exchange().bytesIn += data.size();
+  record().bytesIn += data.size();
+  flow_.expectContinue = false; // the client sends its body: it waits no more
   if (upstream_ == nullptr) {
+    // A refused request's body, read to keep the connection: bounded.
+    if (data.size() > discardLeft_) {
+      discardLeft_ = 0;
+      log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex,
+                       id_, kMaxDiscardBytes);
+      closeNow(false, ConnectionEnd::Drained);
+      return;
+    }
+    discardLeft_ -= data.size();
     return;
   }
-  if (exchange().requestChunked) {
-    upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf});
-  } else {
-    upstream_->send({data});
+  int rc = flow_.requestChunked
+               ? upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf})
+               : upstream_->send({data});
+  if (rc != 0) {
+    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
+                            std::string("write to upstream: ") + uv::errorName(rc)};
+    onUpstreamFailed(*upstream_, failure);
+    return;
   }
   if (upstream_->aboveHighWatermark()) {
     client_->stopRead();
@@ -568,37 +454,43 @@ void ClientConnection::onTrailers(const http::HeaderList& trailers) {
 }
 
 void ClientConnection::onRequestComplete() {
-  exchange().requestComplete = true;
+  flow_.requestComplete = true;
+  flow_.expectContinue = false;
   if (upstream_ == nullptr) {
     return;
   }
-  if (exchange().requestChunked) {
-    upstream_->send({http::lastChunk(requestDetail().requestTrailers)});
+  if (flow_.requestChunked) {
+    if (int rc = upstream_->send({http::lastChunk(requestDetail().requestTrailers)}); rc != 0) {
+      UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
+                              std::string("write to upstream: ") + uv::errorName(rc)};
+      onUpstreamFailed(*upstream_, failure);
+      return;
+    }
   }
   upstream_->requestSent();
-  exchange().phase = Phase::WaitHead;
+  record().phase = Phase::WaitHead;
 }
 
 // ---- upstream ------------------------------------------------------------------------------
 
 void ClientConnection::startUpstream() {
-  exchange().phase = Phase::Dns;
-  const bool tls = !exchange().isConnect && requestDetail().uri.scheme == "https";
-  if (!exchange().isConnect && !exchange().retried) {
-    if (UpstreamConnection* pooled = connector().takePooled(requestDetail().authority, tls)) {
+  record().phase = Phase::Dns;
+  const bool tls = !facts().isConnect && facts().uri.scheme == "https";
+  if (!facts().isConnect && !flow_.retried) {
+    if (UpstreamConnection* pooled = connector().takePooled(facts().authority, tls)) {
       onConnectorReady(pooled);
       return;
     }
   }
   transition(State::Resolving);
-  connector().start(requestDetail().authority, tls);
+  connector().start(facts().authority, tls);
   armTimer();
 }
 
 void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
-  exchange().phase = Phase::Connect;
-  exchange().upstreamAddress = address.toString();
-  if (state_ == State::Resolving) {
+  record().phase = Phase::Connect;
+  record().upstreamAddress = address.toString();
+  if (machine_.is(State::Resolving)) {
     transition(State::Connecting);
     armTimer();
   }
@@ -607,19 +499,22 @@ void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
 void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
   upstream_ = upstream;
   upstream_->setEvents(this);
-  exchange().upstreamAddress = upstream->addressText();
-  if (exchange().isConnect) {
-    client_->write(kConnectEstablished);
-    exchange().status = 200;
-    exchange().responseStarted = true;
+  record().upstreamAddress = upstream->addressText();
+  record().connectedMs = context_.loop.now();
+  if (facts().isConnect) {
+    record().status = 200;
+    flow_.responseStarted = true;
+    if (!writeClient({kConnectEstablished})) {
+      return;
+    }
     beginTunnel({});
     return;
   }
-  upstream_->beginExchange(exchange().isHead);
+  upstream_->beginExchange(flow_.isHead);
   transition(State::Forwarding);
-  exchange().phase = Phase::Send;
+  record().phase = Phase::Send;
   sendRequestHead();
-  if (state_ != State::Forwarding) {
+  if (!machine_.is(State::Forwarding)) {
     return;
   }
   drainPending();
@@ -628,16 +523,18 @@ void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
 void ClientConnection::sendRequestHead() {
   UpstreamRequestPlan plan;
   plan.request = &parser().request();
-  plan.uri = &requestDetail().uri;
+  plan.uri = &facts().uri;
   plan.framing = parser().framing();
   plan.contentLength = parser().contentLength();
   plan.pseudonym = context_.pseudonym;
-  plan.webSocket = exchange().webSocket;
-  if (upstream_->send({buildUpstreamRequestHead(plan)}) != 0) {
-    // The upstream reports the write failure itself; nothing else to do here.
+  plan.webSocket = flow_.webSocket;
+  if (int rc = upstream_->send({buildUpstreamRequestHead(plan)}); rc != 0) {
+    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
+                            std::string("write to upstream: ") + uv::errorName(rc)};
+    onUpstreamFailed(*upstream_, failure);
     return;
   }
-  if (exchange().requestComplete) {
+  if (flow_.requestComplete) {
     upstream_->requestSent(); // a retried request: already fully read from the client
   }
 }
@@ -652,20 +549,24 @@ void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
 
 void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
                                         const UpstreamFailure& failure) {
-  upstream_ = nullptr; // it closes itself after this call
+  if (upstream_ == &upstream) {
+    releaseUpstream(false); // a send that failed at once: close it here
+  }
+  upstream_ = nullptr; // otherwise it closes itself after this call
   flushHeldHead();     // the client saw the head before the failure, as it would have unheld
-  if (exchange().responseStarted) {
+  if (flow_.responseStarted) {
     abortExchange(failure.error, failure.phase, failure.detail);
     return;
   }
   // A pooled connection the upstream closed while idle: retry once on a new connection, for a
-  // request that is complete and has no body, so nothing is lost or sent twice.
+  // complete, bodiless request with an idempotent method (RFC 9110 9.2.2), so nothing is lost
+  // or done twice.
   if (upstream.wasReused() && !upstream.receivedResponseBytes() &&
-      failure.error == ProxyError::UpstreamClosed && !exchange().retried &&
-      exchange().requestComplete && parser().framing() == http::BodyFraming::None) {
+      failure.error == ProxyError::UpstreamClosed && !flow_.retried && flow_.requestComplete &&
+      parser().framing() == http::BodyFraming::None && idempotent(parser().request().method)) {
     log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
-                      exchange().id, upstream.addressText(), failure.detail);
-    exchange().retried = true;
+                      record().id, upstream.addressText(), failure.detail);
+    flow_.retried = true;
     startUpstream();
     return;
   }
@@ -677,60 +578,89 @@ void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
                                               std::string_view rest) {
   ClientResponseInput input;
   input.response = &head;
-  input.requestWasHead = exchange().isHead;
-  input.clientVersionMinor = exchange().clientMinor;
+  input.requestWasHead = flow_.isHead;
+  input.clientVersionMinor = flow_.clientMinor;
   input.pseudonym = context_.pseudonym;
+  if (record().firstByteMs == 0) {
+    record().firstByteMs = context_.loop.now();
+  }
   if (head.status == 101) {
-    if (!exchange().webSocket) {
+    if (!flow_.webSocket) {
       respondError(ProxyError::UpstreamProtocolError, Phase::WaitHead,
                    "101 Switching Protocols without an upgrade request");
       return;
     }
     input.switchingProtocols = true;
     ClientResponsePlan plan = buildClientResponseHead(input);
-    client_->write(plan.head);
-    exchange().status = 101;
-    exchange().responseStarted = true;
+    record().status = 101;
+    flow_.responseStarted = true;
+    if (!writeClient({plan.head})) {
+      return;
+    }
     beginTunnel(rest);
     return;
   }
   if (head.status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
-    if (exchange().clientMinor >= 1) {
-      client_->write(buildClientResponseHead(input).head);
+    if (head.status == 100) {
+      flow_.expectContinue = false; // the client may send its body now
+    }
+    if (flow_.clientMinor >= 1) {
+      writeClient({buildClientResponseHead(input).head});
     }
     return;
   }
   input.framing = upstream.responseFraming();
   input.contentLength = upstream.responseContentLength();
   // An early response to a request still being sent: the connection cannot be reused.
-  input.clientKeepAlive =
-      exchange().clientKeepAlive && exchange().requestComplete && !exchange().webSocket;
+  input.clientKeepAlive = flow_.clientKeepAlive && flow_.requestComplete && !flow_.webSocket;
   ClientResponsePlan plan = buildClientResponseHead(input);
-  exchange().status = head.status;
-  exchange().responseStarted = true;
-  exchange().responseChunked = plan.chunked;
-  exchange().closeAfter = plan.closeAfter;
-  exchange().phase = Phase::ReadBody;
-  exchange().bytesOut += plan.head.size();
+  record().status = head.status;
+  flow_.responseStarted = true;
+  flow_.responseChunked = plan.chunked;
+  flow_.responseFramed = plan.chunked || input.framing != http::BodyFraming::UntilClose;
+  flow_.closeAfter = plan.closeAfter;
+  record().phase = Phase::ReadBody;
+  record().bytesOut += plan.head.size();
   work().heldHead = std::move(plan.head);
 }
 
 void ClientConnection::flushHeldHead() {
   if (work_ && !work_->heldHead.empty()) {
-    client_->write(work_->heldHead);
-    work_->heldHead.clear();
+    std::string head;
+    head.swap(work_->heldHead);
+    writeClient({head});
   }
+}
+
+bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffers) {
+  int rc = client_->write(buffers);
+  if (rc == 0) {
+    return true;
+  }
+  // libuv will not call back for this write: end the exchange here.
+  if (!machine_.is(State::Closed)) {
+    if (record_ && !record_->id.empty()) {
+      record().fail(ProxyError::ClientClosed, record().phase, EndCause::ClientAbort,
+                    std::string("write to client: ") + uv::errorName(rc));
+      if (record().status == 0) {
+        record().status = 499;
+      }
+      finishRecord();
+    }
+    closeNow(true, ConnectionEnd::ClientClosed);
+  }
+  return false;
 }
 
 void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
   flushHeldHead(); // no body in this read (or not yet): the head must not wait for one
-  if (state_ != State::Forwarding || upstream_ != &upstream) {
+  if (!machine_.is(State::Forwarding) || upstream_ != &upstream) {
     return;
   }
   // The rest of a Content-Length body may go socket to socket; a body re-framed as chunked
   // for the client must pass through here.
-  if (exchange().responseChunked) {
+  if (flow_.responseChunked) {
     upstream.stopSplicing();
   } else {
     upstream.spliceBodyTo(*client_);
@@ -738,7 +668,7 @@ void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
 }
 
 void ClientConnection::onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) {
-  exchange().bytesOut += bytes;
+  record().bytesOut += bytes;
   context_.counters.splicedBodyBytes.fetch_add(bytes, std::memory_order_relaxed);
   if (client_->aboveHighWatermark()) {
     upstream.pauseReading();
@@ -747,16 +677,18 @@ void ClientConnection::onUpstreamBodySpliced(UpstreamConnection& upstream, uint6
 }
 
 void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
-  exchange().bytesOut += data.size();
+  record().bytesOut += data.size();
   // With a held-back head, empty when there is none (TcpStream::write skips empty buffers).
-  std::string_view head = work_ ? std::string_view(work_->heldHead) : std::string_view();
-  if (exchange().responseChunked) {
-    client_->write({head, http::chunkSizeLine(data.size()), data, http::kCrlf});
-  } else {
-    client_->write({head, data});
+  std::string head;
+  if (work_) {
+    head.swap(work_->heldHead);
   }
-  if (!head.empty()) {
-    work_->heldHead.clear();
+  const bool written =
+      flow_.responseChunked
+          ? writeClient({head, http::chunkSizeLine(data.size()), data, http::kCrlf})
+          : writeClient({head, data});
+  if (!written) {
+    return;
   }
   if (client_->aboveHighWatermark()) {
     upstream.pauseReading();
@@ -770,8 +702,11 @@ void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::Heade
 
 void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
   flushHeldHead();
-  if (exchange().responseChunked) {
-    client_->write(http::lastChunk(work().responseTrailers));
+  if (machine_.is(State::Closed)) {
+    return;
+  }
+  if (flow_.responseChunked && !writeClient({http::lastChunk(work().responseTrailers)})) {
+    return;
   }
   finishExchange();
 }
@@ -781,7 +716,7 @@ void ClientConnection::onUpstreamDrained(UpstreamConnection&) {
 }
 
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
-  if (state_ == State::Forwarding && upstream_ != nullptr) {
+  if (machine_.is(State::Forwarding) && upstream_ != nullptr) {
     upstream_->resumeReading();
   }
 }
@@ -801,10 +736,10 @@ void ClientConnection::releaseUpstream(bool reuse) {
 }
 
 void ClientConnection::finishExchange() {
-  logAccess();
-  releaseUpstream(exchange().requestComplete);
+  finishRecord();
+  releaseUpstream(flow_.requestComplete);
   work().responseTrailers = http::HeaderList{};
-  if (exchange().closeAfter || !exchange().clientKeepAlive || !exchange().requestComplete) {
+  if (flow_.closeAfter || !flow_.clientKeepAlive || !flow_.requestComplete) {
     beginDraining();
     return;
   }
@@ -814,7 +749,7 @@ void ClientConnection::finishExchange() {
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
   resetExchange();
-  headStartedAt_ = 0;
+  headStartedAt_ = context_.loop.now();
   lastClientActivity_ = context_.loop.now();
   drainPending();
 }
@@ -828,7 +763,7 @@ void ClientConnection::drainPending() {
   processInput(input);
   updateClientReading();
   armTimer();
-  if (state_ == State::ReadingHead && pending_.empty()) {
+  if (machine_.is(State::ReadingHead) && pending_.empty()) {
     scheduleRelease();
   }
 }
@@ -839,7 +774,7 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
   uv::TcpStream* upstreamStream = upstream_->detachStream();
   upstream_ = nullptr;
   transition(State::Tunneling);
-  exchange().phase = Phase::Tunnel;
+  record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
   tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
@@ -851,24 +786,31 @@ void ClientConnection::beginTunnel(std::string_view toClient) {
 }
 
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
-  exchange().bytesIn += tunnel.bytesFromClient();
-  exchange().bytesOut += tunnel.bytesToClient();
+  record().bytesIn += tunnel.bytesFromClient();
+  record().bytesOut += tunnel.bytesToClient();
   if (tunnel.spliced()) {
     context_.counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
   }
-  log::diag().debug("{} tunnel to {} ended: {}{}", exchange().id, exchange().upstreamAddress,
+  log::diag().debug("{} tunnel to {} ended: {}{}", record().id, record().upstreamAddress,
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
-  logAccess();
-  closeNow(end.reason == TunnelEnd::Reason::UpstreamError);
+  if (end.reason == TunnelEnd::Reason::UpstreamError) {
+    record().cause = EndCause::Upstream;
+  } else if (end.reason == TunnelEnd::Reason::ClientError) {
+    record().cause = EndCause::ClientAbort;
+  }
+  finishRecord();
+  closeNow(end.reason == TunnelEnd::Reason::UpstreamError, ConnectionEnd::TunnelEnded);
 }
 
 // ---- responses the proxy writes itself -------------------------------------------------------
 
 void ClientConnection::respondLocal(std::string response, int status, bool close) {
-  exchange().status = status;
-  exchange().bytesOut += response.size();
-  client_->write(response);
-  logAccess();
+  record().status = status;
+  record().bytesOut += response.size();
+  if (!writeClient({response})) {
+    return;
+  }
+  finishRecord();
   if (close) {
     beginDraining();
   } else {
@@ -877,50 +819,63 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
 }
 
 bool ClientConnection::discardRequest() {
-  if (exchange().isConnect) {
-    // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP.
+  if (facts().isConnect) {
+    // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP: the
+    // rest of this read is dropped (only when we are inside it) and nothing stashed is kept.
     parser().reset();
     pending_.clear();
-    discardInput_ = true;
+    discardInput_ = processing_;
     return true;
   }
   if (finishBodylessRequest()) {
     return true;
   }
-  // A framed body is read and thrown away in ReadingHead, up to a bound.
-  return parser().inBody() && (parser().framing() == http::BodyFraming::Chunked ||
-                               (parser().framing() == http::BodyFraming::ContentLength &&
-                                parser().contentLength() <= kMaxDiscardBytes));
+  // A client waiting for 100 Continue may or may not send its body after a final answer:
+  // nothing could tell the body from the next request, so such a connection closes.
+  if (flow_.expectContinue) {
+    return false;
+  }
+  // A framed body is read and thrown away in ReadingHead, up to a bound (either framing).
+  if (!parser().inBody()) {
+    return false;
+  }
+  if (parser().framing() == http::BodyFraming::ContentLength &&
+      parser().contentLength() > kMaxDiscardBytes) {
+    return false;
+  }
+  if (parser().framing() != http::BodyFraming::Chunked &&
+      parser().framing() != http::BodyFraming::ContentLength) {
+    return false;
+  }
+  discardLeft_ = kMaxDiscardBytes;
+  return true;
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
                                     std::string rcode, const http::HeaderList* extraFields,
-                                    const char* publicDetail) {
-  if (state_ == State::Closed || state_ == State::Draining) {
+                                    const std::string* publicDetail) {
+  if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
-  exchange().error = error;
-  exchange().phase = phase;
-  const errors::ErrorInfo& info = errors::info(error);
   const int status = errors::clientStatus(error, context_.config.statusMode);
-  const uint64_t elapsed = context_.loop.now() - exchange().startMs;
+  const uint64_t elapsed = context_.loop.now() - record().startMs;
   cancelUpstreamAttempt();
   releaseUpstream(false);
 
-  // Keep the connection only when the request is fully read and both sides want to.
+  // Keep the connection only when the request is fully read (or its body can be thrown away)
+  // and both sides want to.
   const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
   const bool keep =
-      exchange().clientKeepAlive &&
-      (authRefusal ? discardRequest() : !exchange().isConnect && finishBodylessRequest());
+      flow_.clientKeepAlive &&
+      (authRefusal ? discardRequest() : !facts().isConnect && finishBodylessRequest());
   ErrorResponse response;
   response.error = error;
   response.statusMode = context_.config.statusMode;
   response.pseudonym = context_.pseudonym;
-  response.detail = publicDetail != nullptr ? std::string(publicDetail) : detail;
-  response.requestId = exchange().id;
-  response.target =
-      requestDetail().authority.host.empty() ? "" : requestDetail().authority.hostPort();
-  response.upstream = exchange().upstreamAddress;
+  response.detail = publicDetail != nullptr ? *publicDetail : detail;
+  response.requestId = record().id;
+  response.target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
+  response.upstream = record().upstreamAddress;
   response.rcode = rcode;
   response.elapsedMs = elapsed;
   response.accept = requestDetail().accept;
@@ -928,86 +883,61 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   if (extraFields != nullptr) {
     response.extraFields = *extraFields;
   }
-  if (error == ProxyError::MethodNotAllowed) {
-    response.extraFields.add("Allow", std::string(kAllowedMethods));
+  if (error == ProxyError::MethodNotAllowed && !response.extraFields.get("allow")) {
+    response.extraFields.add("Allow", std::string(policy::kAllowedMethods));
   }
-  // One diagnostic line per failure: upstream trouble is a warning, client mistakes info.
-  auto level = status >= 500 ? spdlog::level::warn : spdlog::level::info;
-  log::diag().log(level,
-                  "{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
-                  "detail={} elapsed_ms={} status={}",
-                  exchange().id, info.logName, clientAddress_,
-                  !exchange().user.empty()               ? log::quoted(exchange().user)
-                  : !requestDetail().claimedUser.empty() ? log::quoted(requestDetail().claimedUser)
-                                                         : std::string("-"),
-                  exchange().method, log::quoted(exchange().target),
-                  exchange().upstreamAddress.empty() ? "-" : exchange().upstreamAddress,
-                  errors::phaseName(phase), info.type, log::quoted(detail), elapsed, status);
+  record().status = status;
+  record().fail(error, phase, endCauseFor(error), std::move(detail));
   respondLocal(renderErrorResponse(response), status, !keep);
 }
 
 void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string detail) {
-  if (state_ == State::Closed) {
+  if (machine_.is(State::Closed)) {
     return;
   }
-  exchange().error = error;
-  exchange().phase = phase;
-  const errors::ErrorInfo& info = errors::info(error);
-  const uint64_t elapsed = context_.loop.now() - exchange().startMs;
+  ExchangeRecord& rec = record();
+  rec.fail(error, phase, endCauseFor(error), std::move(detail));
   if (error == ProxyError::ClientClosed) {
-    exchange().status = 499;
-    log::diag().info("{} client {} left during {} after {} ms", exchange().id, clientAddress_,
-                     errors::phaseName(phase), elapsed);
+    rec.status = 499;
   } else {
-    log::diag().warn("{} {} client={} user={} method={} target={} upstream={} phase={} "
-                     "error={} detail={} elapsed_ms={} status={} (response aborted)",
-                     exchange().id, info.logName, clientAddress_,
-                     exchange().user.empty() ? "-" : log::quoted(exchange().user),
-                     exchange().method, log::quoted(exchange().target), exchange().upstreamAddress,
-                     errors::phaseName(phase), info.type, log::quoted(detail), elapsed,
-                     exchange().status);
+    rec.aborted = true;
   }
-  logAccess();
-  // Never fake an end: a reset tells the client the response is incomplete.
-  closeNow(true);
+  finishRecord();
+  // Never fake an end. Where the framing lets the client see the cut (a Content-Length not
+  // reached, chunks without the last one), a FIN keeps the bytes it already has; a
+  // close-delimited body can only be shown incomplete by a reset.
+  if (error != ProxyError::ClientClosed && flow_.responseStarted && flow_.responseFramed &&
+      !machine_.is(State::Draining)) {
+    flow_.closeAfter = true;
+    beginDraining();
+    return;
+  }
+  closeNow(true, ConnectionEnd::ResponseAborted);
 }
 
-void ClientConnection::logAccess() {
-  if (exchange().id.empty()) {
-    return;
+void ClientConnection::finishRecord() {
+  if (record_) {
+    record_->finish(clientAddress_, context_.loop.now());
   }
-  const errors::ErrorInfo& info = errors::info(exchange().error);
-  log::AccessRecord record;
-  record.requestId = exchange().id;
-  record.client = clientAddress_;
-  record.user = exchange().user;
-  record.method =
-      exchange().method.empty() ? std::string_view("-") : std::string_view(exchange().method);
-  record.target = exchange().target;
-  record.status = exchange().status;
-  record.bytesIn = exchange().bytesIn;
-  record.bytesOut = exchange().bytesOut;
-  record.durationMs = context_.loop.now() - exchange().startMs;
-  record.upstream = exchange().upstreamAddress;
-  record.proxyStatus = info.type;
-  if (exchange().error != ProxyError::None) {
-    record.phase = errors::phaseName(exchange().phase);
-  }
-  log::access(record);
 }
 
 // ---- ending --------------------------------------------------------------------------------
 
 void ClientConnection::beginDraining() {
-  if (state_ == State::Closed || state_ == State::Draining) {
+  if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
   transition(State::Draining);
   cancelUpstreamAttempt();
   releaseUpstream(false);
+  if (work_) {
+    work_->policyRun.reset();
+  }
   pending_.clear();
+  shutdownDone_ = false;
+  drainQueueSeen_ = client_->writeQueueSize();
   if (client_->shutdown() != 0) {
-    closeNow(false);
+    closeNow(false, ConnectionEnd::Drained);
     return;
   }
   updateClientReading();
@@ -1015,32 +945,40 @@ void ClientConnection::beginDraining() {
 }
 
 void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
-  if (state_ == State::Draining && (clientEof_ || status != 0)) {
-    closeNow(false);
+  if (!machine_.is(State::Draining)) {
+    return;
   }
+  if (clientEof_ || status != 0) {
+    closeNow(false, ConnectionEnd::Drained);
+    return;
+  }
+  // Every byte is with the kernel and our FIN is out: the linger clock starts now.
+  shutdownDone_ = true;
+  stateSince_ = context_.loop.now();
+  armTimer();
 }
 
 void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   clientEof_ = true;
-  switch (state_) {
+  switch (machine_.state()) {
   case State::ReadingHead:
     if (headStarted()) {
       log::diag().debug("c{}.{} client {} closed in the middle of a request head",
                         context_.workerIndex, id_, clientAddress_);
     }
-    closeNow(false);
+    closeNow(false, ConnectionEnd::ClientClosed);
     return;
   case State::Resolving:
   case State::Connecting:
   case State::Forwarding:
-  case State::Authorizing:
-    abortExchange(ProxyError::ClientClosed, exchange().phase,
+  case State::Deciding:
+    abortExchange(ProxyError::ClientClosed, record().phase,
                   status == uv::kEof ? "client closed the connection"
                                      : std::string("client ") + uv::errorName(status));
     return;
   case State::Draining:
-    if (client_->writeQueueSize() == 0) {
-      closeNow(false);
+    if (shutdownDone_ || client_->writeQueueSize() == 0) {
+      closeNow(false, ConnectionEnd::Drained);
     }
     return;
   default:
@@ -1049,25 +987,30 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
 }
 
 void ClientConnection::onStreamWriteError(uv::TcpStream&, int status) {
-  if (state_ == State::Draining || state_ == State::ReadingHead) {
-    closeNow(true);
+  if (machine_.is(State::Draining) || machine_.is(State::ReadingHead)) {
+    closeNow(true, ConnectionEnd::ClientClosed);
     return;
   }
-  abortExchange(ProxyError::ClientClosed, exchange().phase,
+  abortExchange(ProxyError::ClientClosed, record().phase,
                 std::string("write to client: ") + uv::errorName(status));
 }
 
-void ClientConnection::closeNow(bool reset) {
-  if (state_ == State::Closed) {
+void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
+  if (machine_.is(State::Closed)) {
     return;
   }
-  transition(State::Closed);
+  log::diag().debug("c{}.{} closing in {}: {}", context_.workerIndex, id_,
+                    stateName(machine_.state()), connectionEndName(reason));
+  machine_.close(reason);
   cancelUpstreamAttempt();
-  authPending_.reset();
+  if (work_) {
+    work_->policyRun.reset();
+  }
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
   releaseUpstream(false);
+  authMemo_.reset(); // wiped in its destructor
   context_.connections.erase(this);
   client_->setHandler(this);
   if (reset) {
@@ -1084,21 +1027,19 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
 
 void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
                                          const std::string& detail) {
-  if (status != tls::Status::NotTls || state_ != State::ReadingHead) {
+  if (status != tls::Status::NotTls || !machine_.is(State::ReadingHead)) {
     log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
                      clientAddress_, detail);
-    closeNow(false);
+    closeNow(false, ConnectionEnd::TlsFailed);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
   client_->disableTls();
-  resetExchange();
-  exchange().id = nextRequestId();
-  exchange().startMs = context_.loop.now();
-  exchange().clientKeepAlive = false;
+  startBareRecord(context_.loop.now());
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
 }
+
 void ClientConnection::onTimerClosed(uv::Timer&) {
   handleClosed();
 }
@@ -1112,32 +1053,35 @@ void ClientConnection::handleClosed() {
 // ---- timers --------------------------------------------------------------------------------
 
 void ClientConnection::armTimer() {
-  if (state_ == State::Closed) {
+  if (machine_.is(State::Closed)) {
     return;
   }
   const auto& config = context_.config;
   const uint64_t now = context_.loop.now();
   uint64_t deadline = 0;
-  switch (state_) {
+  switch (machine_.state()) {
   case State::ReadingHead:
-    deadline = headStarted() ? headStartedAt_ + config.requestHeadTimeoutMs
-                             : lastClientActivity_ + config.idleTimeoutMs;
+    // The head is due from its first byte, and the first request's from accept.
+    deadline = headStarted() || requestCount_ == 0 ? headStartedAt_ + config.requestHeadTimeoutMs
+                                                   : lastClientActivity_ + config.idleTimeoutMs;
     break;
   case State::Resolving:
     deadline = stateSince_ + config.dnsTimeoutMs;
     break;
   case State::Forwarding:
-    if (exchange().requestComplete) {
+    if (flow_.requestComplete) {
       timer_->stop(); // the upstream's timers cover the wait
       return;
     }
+    // Waiting for 100 Continue or for the upstream to take more body is the upstream's time.
     deadline = lastClientActivity_ + config.readTimeoutMs;
     break;
   case State::Tunneling:
     deadline = (tunnel_ ? tunnel_->lastActivity() : now) + config.idleTimeoutMs;
     break;
   case State::Draining:
-    deadline = stateSince_ + kLingerMs;
+    // Until the FIN is out a slow reader gets idle_timeout per stall; then the linger time.
+    deadline = shutdownDone_ ? stateSince_ + kLingerMs : stateSince_ + config.idleTimeoutMs;
     break;
   default:
     timer_->stop();
@@ -1155,21 +1099,22 @@ void ClientConnection::onTimer(uv::Timer&) {
   if (releaseAt_ != 0 && now >= releaseAt_) {
     releaseIfIdle(); // then the state's own deadline below
   }
-  switch (state_) {
+  switch (machine_.state()) {
   case State::ReadingHead:
-    if (headStarted() && now >= headStartedAt_ + config.requestHeadTimeoutMs) {
-      resetExchange();
-      exchange().id = nextRequestId();
-      exchange().startMs = headStartedAt_;
-      exchange().clientKeepAlive = false;
+    if ((headStarted() || requestCount_ == 0) &&
+        now >= headStartedAt_ + config.requestHeadTimeoutMs) {
+      const bool silent = !headStarted();
+      startBareRecord(headStartedAt_);
       respondError(ProxyError::RequestTimeout, Phase::ReadHead,
-                   "request head not complete within " +
-                       std::to_string(config.requestHeadTimeoutMs) + " ms");
+                   silent ? "no request within " + std::to_string(config.requestHeadTimeoutMs) +
+                                " ms of connecting"
+                          : "request head not complete within " +
+                                std::to_string(config.requestHeadTimeoutMs) + " ms");
       return;
     }
-    if (!headStarted() && now >= lastClientActivity_ + config.idleTimeoutMs) {
+    if (!headStarted() && requestCount_ > 0 && now >= lastClientActivity_ + config.idleTimeoutMs) {
       log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
-      closeNow(false);
+      closeNow(false, ConnectionEnd::IdleTimeout);
       return;
     }
     break;
@@ -1180,11 +1125,28 @@ void ClientConnection::onTimer(uv::Timer&) {
     }
     break;
   case State::Forwarding:
-    if (!exchange().requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
+    if (!flow_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
+      const bool upstreamsTurn =
+          flow_.expectContinue || (upstream_ != nullptr && upstream_->aboveHighWatermark());
+      flow_.clientKeepAlive = false;
+      if (upstreamsTurn) {
+        // The client is right to wait (for 100 Continue, or for the upstream to read): the
+        // upstream is the slow side.
+        std::string detail = flow_.expectContinue
+                                 ? "no 100 Continue or response within " +
+                                       std::to_string(config.readTimeoutMs) + " ms"
+                                 : "upstream stopped reading the request body for " +
+                                       std::to_string(config.readTimeoutMs) + " ms";
+        if (flow_.responseStarted) {
+          abortExchange(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
+        } else {
+          respondError(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
+        }
+        return;
+      }
       std::string detail =
           "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
-      exchange().clientKeepAlive = false;
-      if (exchange().responseStarted) {
+      if (flow_.responseStarted) {
         abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
       } else {
         respondError(ProxyError::RequestTimeout, Phase::Send, detail);
@@ -1199,10 +1161,21 @@ void ClientConnection::onTimer(uv::Timer&) {
     }
     break;
   case State::Draining:
-    // The timer may also fire early for a scheduled release; only the linger deadline closes.
-    if (now >= stateSince_ + kLingerMs) {
-      closeNow(false);
-      return;
+    // The timer may also fire early for a scheduled release; only the deadlines close.
+    if (shutdownDone_) {
+      if (now >= stateSince_ + kLingerMs) {
+        closeNow(false, ConnectionEnd::Drained);
+        return;
+      }
+    } else if (now >= stateSince_ + config.idleTimeoutMs) {
+      const size_t queued = client_->writeQueueSize();
+      if (queued < drainQueueSeen_) {
+        drainQueueSeen_ = queued; // the client reads, slowly: give it another period
+        stateSince_ = now;
+      } else {
+        closeNow(true, ConnectionEnd::Drained);
+        return;
+      }
     }
     break;
   default:

@@ -4,6 +4,7 @@
 
 #include "gatehouse/auth/authenticator.h"
 #include "gatehouse/log/log.h"
+#include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/client_connection.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
@@ -47,6 +48,19 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
     authenticator_ = std::make_unique<auth::Authenticator>(*loop_, *authStore);
     context_->authenticator = authenticator_.get();
   }
+  policy::StandardPolicyOptions checks;
+  checks.requireClientCertificate = !config.tlsClientCa.empty();
+  checks.clientCertificateAuth = config.tlsClientCertAuth;
+  checks.realm = config.realm;
+  checks.allowTrace = config.allowTrace;
+  checks.pseudonym = context_->pseudonym;
+  checks.connectPortAllowed = [&config](uint16_t port) { return config.connectPorts.allows(port); };
+  checks.connectPortsDescription = [&config] { return config.connectPorts.toString(); };
+  checks.authenticator = context_->authenticator;
+  checks.clock = [loop = loop_.get()] { return loop->now(); };
+  policy_ = std::make_unique<policy::PolicyChain>();
+  policy::addStandardSteps(*policy_, checks);
+  context_->policy = policy_.get();
 }
 
 Worker::~Worker() = default;

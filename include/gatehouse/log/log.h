@@ -34,6 +34,7 @@ struct AccessRecord {
   std::string_view upstream;
   std::string_view proxyStatus; // Proxy-Status error type, empty when none
   std::string_view phase;       // where an error happened, empty when none
+  std::string_view termination; // two-letter end code (who, phase); "--" for a normal end
 };
 void access(const AccessRecord& record);
 

@@ -1,11 +1,8 @@
 #pragma once
-// One client connection and the requests on it, as an explicit state machine:
-//
-//   ReadingHead -> Resolving -> Connecting -> Forwarding -> ReadingHead (keep-alive)
-//                                         \-> Tunneling (CONNECT, WebSocket 101)
-//   any state -> Draining (final response queued) -> Closed
-//
-// Every transition goes through transition(); every ending records a reason and a phase.
+// One client connection and the requests on it. It sequences states (connection_state.h:
+// the allowed edges are written there once), feeds the request parser, hands each head to the
+// request-policy chain (src/policy), then forwards through an upstream connection or opens a
+// tunnel. Each request or tunnel has one ExchangeRecord; its finish() writes the log lines.
 // The object frees itself once its client stream and timer have both closed.
 
 #include <cstdint>
@@ -15,12 +12,14 @@
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/http/parser.h"
 #include "gatehouse/http/uri.h"
+#include "gatehouse/policy/request_policy.h"
+#include "gatehouse/proxy/connection_state.h"
+#include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/tunnel.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/proxy/upstream_connector.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
-#include "gatehouse/uv/work.h"
 
 namespace gatehouse::auth {
 struct AuthDecision;
@@ -37,17 +36,8 @@ class ClientConnection final : uv::StreamHandler,
                                ConnectorEvents,
                                TunnelEvents {
 public:
-  enum class State {
-    ReadingHead, // waiting for, or receiving, a request head (idle keep-alive included)
-    Authorizing, // checking credentials (reserved for proxy authentication)
-    Resolving,   // looking up the upstream's name
-    Connecting,  // TCP connect to the upstream
-    Forwarding,  // request and response flowing through
-    Tunneling,   // bytes both ways (CONNECT or an upgraded connection)
-    Draining,    // a last response is queued; close once it is written
-    Closed,      // handles closing; freed when they have
-  };
-  static const char* stateName(State state);
+  using State = ConnectionState;
+  static const char* stateName(State state) { return connectionStateName(state); }
 
   // Takes ownership of an accepted stream and starts reading requests (over TLS for a client
   // of the HTTPS listener).
@@ -56,39 +46,27 @@ public:
   void shutdown();
 
 private:
-  // Per-request bookkeeping, reset for each request on the connection.
-  struct Exchange {
-    std::string id;
-    uint64_t startMs = 0;
-    std::string method;
-    std::string target;
-    bool isConnect = false;
+  // How the current request and its response flow: per request, reset with the record.
+  struct Flow {
     bool isHead = false;
     bool webSocket = false;
     bool clientKeepAlive = true;
     int clientMinor = 1;
     bool requestComplete = false;
     bool requestChunked = false;
+    bool expectContinue = false;  // Expect: 100-continue, no body byte and no 100 seen yet
     bool responseStarted = false; // a final response head went to the client
-    bool responseChunked = false;
+    bool responseChunked = false; // re-framed as chunked for the client
+    bool responseFramed = false;  // the client can tell a cut response (length or chunks)
     bool closeAfter = false;
     bool retried = false;
-    int status = 0;
-    uint64_t bytesIn = 0;
-    uint64_t bytesOut = 0;
-    std::string upstreamAddress;
-    errors::ProxyError error = errors::ProxyError::None;
-    errors::Phase phase = errors::Phase::ReadHead;
-    std::string user; // the authenticated user, for the access log
   };
   // What only the request's own processing needs; lives in RequestWork, so an open tunnel
-  // (which keeps its Exchange for the access line) does not carry it.
+  // (which keeps its record for the access line) does not carry it.
   struct RequestDetail {
-    http::AbsoluteUri uri;     // absolute-form requests
-    http::Authority authority; // destination (both forms)
+    policy::RequestFacts facts;
     http::HeaderList requestTrailers;
-    std::string accept;      // picks the error page format
-    std::string claimedUser; // the user a refused request named, for the log line only
+    std::string accept; // picks the error page format
   };
 
   ClientConnection(WorkerContext& context, uv::TcpStream* stream);
@@ -97,10 +75,8 @@ private:
   void transition(State next);
   void armTimer();
   void processInput(std::string_view data);
-  void onRequestHead();
-  void authorize();
-  void onAuthDecision(const auth::AuthDecision& decision);
-  void continueRequest();
+  void onRequestHead(std::string_view sameRead);
+  void onPolicyVerdict(const policy::Verdict& verdict);
   bool discardRequest();
   void onRequestComplete();
   void startUpstream();
@@ -113,20 +89,27 @@ private:
   void updateClientReading();
   bool finishBodylessRequest();
   void respondLocal(std::string response, int status, bool close);
+  // Writes to the client; a write that fails at once ends the exchange (libuv never calls
+  // back for it). Returns false then.
+  bool writeClient(std::initializer_list<std::string_view> buffers);
   // Writes a held-back response head, if any.
   void flushHeldHead();
   // Answers with the error's status and page. `publicDetail`, when given, replaces `detail`
   // in what the client sees (the log always has `detail`).
   void respondError(errors::ProxyError error, errors::Phase phase, std::string detail,
                     std::string rcode = {}, const http::HeaderList* extraFields = nullptr,
-                    const char* publicDetail = nullptr);
+                    const std::string* publicDetail = nullptr);
+  // Ends an exchange whose response already started: FIN where the framing shows the cut,
+  // else a reset.
   void abortExchange(errors::ProxyError error, errors::Phase phase, std::string detail);
-  void logAccess();
+  void finishRecord();
   void beginDraining();
-  void closeNow(bool reset);
+  void closeNow(bool reset, ConnectionEnd reason);
   void releaseUpstream(bool reuse);
   void handleClosed();
   std::string nextRequestId();
+  // A record for a failure before any head was read (parse error, timeout, TLS).
+  void startBareRecord(uint64_t startMs);
 
   // uv::StreamHandler (client stream)
   void onStreamRead(uv::TcpStream& stream, std::string_view data) override;
@@ -165,13 +148,11 @@ private:
   uv::TcpStream* client_;
   uv::Timer* timer_;
   int openHandles_ = 2;
-  State state_ = State::ReadingHead;
+  ConnectionStateMachine machine_;
   uint64_t id_;
   unsigned requestCount_ = 0;
-  std::string clientAddress_; // "host:port" or "[v6]:port"
-  // The address without port (the auth throttling key), cut from clientAddress_ rather than
-  // kept as a second string: most connections never need it.
-  std::string_view clientHost() const;
+  policy::ClientIdentity identity_; // address and host point into clientAddress_
+  std::string clientAddress_;       // "host:port" or "[v6]:port"
   // What a request in flight needs, allocated when its first byte arrives and freed (from the
   // timer, never inside a callback of what it owns) once the connection is idle again: an
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
@@ -181,19 +162,22 @@ private:
     UpstreamConnector connector;
     http::HeaderList responseTrailers;
     RequestDetail request;
+    std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
     // A final response head held back until the body bytes of the same read can go with it
     // in one write (one syscall instead of two per response); flushed at the end of the read.
     std::string heldHead;
   };
   std::unique_ptr<RequestWork> work_;
-  std::unique_ptr<Exchange> exchange_; // kept through a tunnel for its access line
-  uint64_t releaseAt_ = 0;             // loop time at which to free idle request state; 0: none
+  std::unique_ptr<ExchangeRecord> record_; // kept through a tunnel for its access line
+  Flow flow_;
+  uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
   RequestWork& work();
   http::MessageParser& parser() { return work().parser; }
   UpstreamConnector& connector() { return work().connector; }
-  Exchange& exchange();
+  ExchangeRecord& record();
   RequestDetail& requestDetail() { return work().request; }
-  // Starts a new exchange: fresh log fields and request details.
+  policy::RequestFacts& facts() { return work().request.facts; }
+  // Starts a new exchange: fresh record, flow and request details.
   void resetExchange();
   // True while a request head is partly received (false when no request state exists).
   bool headStarted() const { return work_ && work_->parser.headStarted(); }
@@ -204,21 +188,16 @@ private:
   void releaseIfIdle();
   std::string pending_; // client bytes read but not yet consumed (kept only while needed)
   uint64_t lastClientActivity_ = 0;
-  uint64_t headStartedAt_ = 0;
+  uint64_t headStartedAt_ = 0; // accept time until the first request's first byte
   uint64_t stateSince_ = 0;
-  bool processing_ = false; // inside processInput(): nested calls must not consume pending_
+  uint64_t discardLeft_ = 0;    // body bytes of a refused request still to throw away
+  uint64_t drainQueueSeen_ = 0; // Draining: write queue size at the last timer (progress)
+  bool shutdownDone_ = false;   // Draining: our FIN is out; the linger clock runs from here
+  bool processing_ = false;     // inside processInput(): nested calls must not consume pending_
   bool clientEof_ = false;
   bool discardInput_ = false; // drop the rest of the current read (after a refused CONNECT)
-  uv::WorkRequestPtr authPending_;
-  // The Proxy-Authorization value last accepted on this connection, so that keep-alive
-  // requests repeating it skip decoding and hashing. Wiped when the connection closes.
-  struct AuthMemo {
-    std::string header;
-    std::string user;
-    uint64_t generation = 0;
-    uint64_t expiresAt = 0;
-  };
-  std::unique_ptr<AuthMemo> authMemo_;
+  // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
+  std::unique_ptr<policy::AuthMemo> authMemo_;
   UpstreamConnection* upstream_ = nullptr;
   std::unique_ptr<Tunnel> tunnel_;
 };

@@ -19,6 +19,9 @@ class Resolver;
 namespace gatehouse::auth {
 class Authenticator;
 } // namespace gatehouse::auth
+namespace gatehouse::policy {
+class PolicyChain;
+} // namespace gatehouse::policy
 
 namespace gatehouse::proxy {
 
@@ -47,6 +50,8 @@ struct WorkerContext {
   http::ParserLimits responseLimits;
   // Proxy authentication; null when the proxy is open.
   auth::Authenticator* authenticator = nullptr;
+  // The request-policy chain every request head passes (never null once the worker runs).
+  policy::PolicyChain* policy = nullptr;
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
   tls::ContextPtr upstreamTls;

@@ -18,6 +18,10 @@ class AuthStore;
 class Authenticator;
 } // namespace gatehouse::auth
 
+namespace gatehouse::policy {
+class PolicyChain;
+} // namespace gatehouse::policy
+
 namespace gatehouse::proxy {
 
 class Worker {
@@ -46,6 +50,7 @@ private:
   std::unique_ptr<uv::Resolver> resolver_;
   std::unique_ptr<UpstreamPool> pool_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<policy::PolicyChain> policy_;
   std::unique_ptr<WorkerContext> context_;
   std::vector<uv::Acceptor*> acceptors_;
 };

@@ -107,7 +107,8 @@ TEST_CASE("origins over TLS: a trusted certificate works, an untrusted one is 50
     FakeTlsUpstream named(certs.path("server.pem"), certs.path("server.key"),
                           "HTTP/1.1 200 OK\r\n\r\n");
     Socket client = proxy.connect();
-    client.sendAll("GET https://127.0.0.2:" + std::to_string(named.port()) + "/ HTTP/1.1\r\n\r\n");
+    client.sendAll("GET https://127.0.0.2:" + std::to_string(named.port()) +
+                   "/ HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n");
     Response r = readResponse(client);
     CHECK(r.status == 502);
   }
@@ -122,7 +123,8 @@ TEST_CASE("a TLS origin that is not TLS: 502 tls_protocol_error") {
   });
   ProxyHarness proxy(tlsConfig(certs));
   Socket client = proxy.connect();
-  client.sendAll("GET https://127.0.0.1:" + std::to_string(plain.port()) + "/ HTTP/1.1\r\n\r\n");
+  client.sendAll("GET https://127.0.0.1:" + std::to_string(plain.port()) +
+                 "/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   Response r = readResponse(client);
   CHECK(r.status == 502);
   CHECK(r.header("proxy-status").find("error=tls_protocol_error") != std::string::npos);

@@ -1,0 +1,164 @@
+#include "gatehouse/proxy/exchange_record.h"
+
+#include <fmt/format.h>
+
+#include "gatehouse/log/log.h"
+
+namespace gatehouse::proxy {
+
+using errors::Phase;
+using errors::ProxyError;
+
+char endCauseCode(EndCause cause) {
+  switch (cause) {
+  case EndCause::Normal:
+    return '-';
+  case EndCause::Refused:
+    return 'P';
+  case EndCause::ClientAbort:
+    return 'C';
+  case EndCause::ClientTimeout:
+    return 'c';
+  case EndCause::Upstream:
+    return 'S';
+  case EndCause::UpstreamTimeout:
+    return 's';
+  case EndCause::Resource:
+    return 'R';
+  case EndCause::Shutdown:
+    return 'K';
+  case EndCause::Internal:
+    return 'I';
+  }
+  return '?';
+}
+
+char phaseCode(Phase phase) {
+  switch (phase) {
+  case Phase::ReadHead:
+    return 'R';
+  case Phase::Auth:
+    return 'A';
+  case Phase::Dns:
+    return 'N';
+  case Phase::Connect:
+    return 'C';
+  case Phase::Tls:
+    return 'T';
+  case Phase::Send:
+    return 'B'; // request Body
+  case Phase::WaitHead:
+    return 'H';
+  case Phase::ReadBody:
+    return 'D';
+  case Phase::Tunnel:
+    return 'U';
+  }
+  return '?';
+}
+
+EndCause endCauseFor(ProxyError error) {
+  switch (error) {
+  case ProxyError::None:
+    return EndCause::Normal;
+  case ProxyError::DnsNotFound:
+  case ProxyError::DnsFailed:
+  case ProxyError::ConnectRefused:
+  case ProxyError::DestinationUnreachable:
+  case ProxyError::ConnectFailed:
+  case ProxyError::UpstreamClosed:
+  case ProxyError::UpstreamProtocolError:
+  case ProxyError::UpstreamHeadTooLarge:
+  case ProxyError::UpstreamBodyAborted:
+  case ProxyError::TlsProtocolError:
+  case ProxyError::TlsCertificateError:
+    return EndCause::Upstream;
+  case ProxyError::DnsTimeout:
+  case ProxyError::ConnectTimeout:
+  case ProxyError::UpstreamReadTimeout:
+  case ProxyError::UpstreamResponseTimeout:
+    return EndCause::UpstreamTimeout;
+  case ProxyError::RequestTimeout:
+    return EndCause::ClientTimeout;
+  case ProxyError::ClientClosed:
+    return EndCause::ClientAbort;
+  case ProxyError::ConnectionLimit:
+    return EndCause::Resource;
+  case ProxyError::Internal:
+  case ProxyError::kCount:
+    return EndCause::Internal;
+  default:
+    return EndCause::Refused; // the proxy refused or answered the request itself
+  }
+}
+
+void ExchangeRecord::fail(ProxyError newError, Phase newPhase, EndCause newCause,
+                          std::string newDetail) {
+  if (error != ProxyError::None) {
+    return;
+  }
+  error = newError;
+  phase = newPhase;
+  cause = newCause;
+  detail = std::move(newDetail);
+}
+
+std::string ExchangeRecord::terminationCode() const {
+  if (cause == EndCause::Normal && error == ProxyError::None) {
+    return "--";
+  }
+  return {endCauseCode(cause), phaseCode(phase)};
+}
+
+std::string ExchangeRecord::diagnosticLine(std::string_view client, uint64_t nowMs) const {
+  const errors::ErrorInfo& info = errors::info(error);
+  const uint64_t elapsed = nowMs - startMs;
+  if (error == ProxyError::ClientClosed) {
+    return fmt::format("{} client {} left during {} after {} ms (end={})", id, client,
+                       errors::phaseName(phase), elapsed, terminationCode());
+  }
+  std::string_view shown = shownUser();
+  return fmt::format("{} {} client={} user={} method={} target={} upstream={} phase={} error={} "
+                     "detail={} elapsed_ms={} status={} end={}{}",
+                     id, info.logName, client, shown.empty() ? "-" : log::quoted(shown),
+                     method.empty() ? "-" : method, log::quoted(target),
+                     upstreamAddress.empty() ? "-" : upstreamAddress, errors::phaseName(phase),
+                     info.type, log::quoted(detail), elapsed, status, terminationCode(),
+                     aborted ? " (response aborted)" : "");
+}
+
+void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
+  if (finished || id.empty()) {
+    return;
+  }
+  finished = true;
+  endMs = nowMs;
+  if (error != ProxyError::None) {
+    // Upstream trouble is a warning; client mistakes and departures are info.
+    auto level = (status >= 500 || aborted) && error != ProxyError::ClientClosed
+                     ? spdlog::level::warn
+                     : spdlog::level::info;
+    log::diag().log(level, "{}", diagnosticLine(client, nowMs));
+  }
+  const errors::ErrorInfo& info = errors::info(error);
+  log::AccessRecord record;
+  record.requestId = id;
+  record.client = client;
+  record.user = shownUser();
+  record.method = method.empty() ? std::string_view("-") : std::string_view(method);
+  record.target = target;
+  record.status = status;
+  record.bytesIn = bytesIn;
+  record.bytesOut = bytesOut;
+  record.durationMs = nowMs - startMs;
+  record.upstream = upstreamAddress;
+  record.proxyStatus = info.type;
+  if (error != ProxyError::None) {
+    record.phase = errors::phaseName(phase);
+  }
+  const std::string code = terminationCode();
+  record.termination = code;
+  log::access(record);
+}
+
+} // namespace gatehouse::proxy
