@@ -257,7 +257,7 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     // The previous message ended; the next head starts here. After an upgrade request that
     // was not upgraded (h2c stripped on the way, say) llhttp stays paused for the upgrade:
     // start it afresh, or the next request would be a 400.
-    if (llhttp_get_errno(&p) == HPE_PAUSED_UPGRADE) {
+    if (llhttp_get_errno(&p) == HPE_PAUSED_UPGRADE || p.upgrade != 0) {
       llhttp_reset(&p);
     }
     phase_ = Phase::Head;

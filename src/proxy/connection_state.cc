@@ -19,8 +19,10 @@ constexpr uint16_t kAllowed[] = {
     /* ReadingHead */ bit(S::Deciding) | bit(S::Draining) | bit(S::Closed),
     /* Deciding    */ bit(S::ReadingHead) | bit(S::Resolving) | bit(S::Forwarding) |
         bit(S::Draining) | bit(S::Closed),
-    /* Resolving   */ bit(S::Connecting) | bit(S::Draining) | bit(S::Closed),
-    /* Connecting  */ bit(S::Forwarding) | bit(S::Tunneling) | bit(S::Draining) | bit(S::Closed),
+    // An upstream failure answered with an error page keeps a keep-alive client.
+    /* Resolving   */ bit(S::Connecting) | bit(S::ReadingHead) | bit(S::Draining) | bit(S::Closed),
+    /* Connecting  */ bit(S::Forwarding) | bit(S::Tunneling) | bit(S::ReadingHead) |
+        bit(S::Draining) | bit(S::Closed),
     /* Forwarding  */ bit(S::ReadingHead) | bit(S::Resolving) | bit(S::Tunneling) |
         bit(S::Draining) | bit(S::Closed),
     /* Tunneling   */ bit(S::Closed),

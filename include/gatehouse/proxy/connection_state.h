@@ -6,7 +6,8 @@
 //   ReadingHead -> Deciding -> Resolving -> Connecting -> Forwarding -> ReadingHead
 //                     |  \--------------(pooled)-------/      |  \-> Resolving (retry)
 //                     |                      \-> Tunneling <--/ (CONNECT, 101)
-//                     \-> ReadingHead (local answer, keep-alive)
+//                     \-> ReadingHead (local answer, keep-alive; also from Resolving and
+//                                   Connecting after an error page for a failed upstream)
 //   every state but Closed -> Draining (last response queued) -> Closed; any -> Closed
 
 #include <atomic>

@@ -1,5 +1,9 @@
 #include "proxy_harness.h"
 
+#include <catch2/catch.hpp>
+
+#include "gatehouse/proxy/connection_state.h"
+
 #include <array>
 #include <cstdio>
 #include <spdlog/sinks/base_sink.h>
@@ -105,6 +109,8 @@ ProxyHarness::ProxyHarness(config::Config config) {
 
 ProxyHarness::~ProxyHarness() {
   server_->stop();
+  // Every connection of the run stayed on the edges connection_state.cc allows.
+  CHECK(proxy::illegalTransitions().load() == 0);
 }
 
 std::string runCommand(const std::string& command, int* exitCode) {

@@ -249,3 +249,16 @@ TEST_CASE("skipping continues with parsed bytes after it, and never past the bod
   feed(over, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na");
   CHECK(over.skipBody(5) == ParseStatus::Error);
 }
+
+TEST_CASE("parser: a request that asked for an upgrade and got none is followed by another") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  auto first = feed(parser, "GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                            "Upgrade: h2c\r\n\r\n");
+  REQUIRE(first.front() == ParseStatus::HeadComplete);
+  REQUIRE(first.size() >= 2);
+  CHECK((first[1] == ParseStatus::MessageComplete || first[1] == ParseStatus::Upgrade));
+  auto second = feed(parser, "GET http://a/next HTTP/1.1\r\nHost: a\r\n\r\n");
+  CHECK(second.front() == ParseStatus::HeadComplete);
+  CHECK(parser.request().target == "http://a/next");
+}

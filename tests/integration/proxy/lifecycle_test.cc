@@ -1,0 +1,176 @@
+// The connection's lifecycle defects of issue 11, each through a running proxy: every test
+// here failed on the connection before the rebuild.
+
+#include <atomic>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "../support/fake_upstream.h"
+#include "../support/proxy_harness.h"
+
+using namespace gatehouse::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string get(const FakeUpstream& upstream, std::string_view path, std::string_view extra = "") {
+  return "GET http://" + upstream.hostPort() + std::string(path) +
+         " HTTP/1.1\r\nHost: " + upstream.hostPort() + "\r\n" + std::string(extra) + "\r\n";
+}
+
+int statusOf(ProxyHarness& proxy, const std::string& request) {
+  Socket client = proxy.connect();
+  client.sendAll(request);
+  return readResponse(client).status;
+}
+
+} // namespace
+
+TEST_CASE("a close-delimited response reaches a slow reader whole: linger starts at the FIN") {
+  // 32 MiB cannot sit in loopback socket buffers: most of it is still queued in the proxy when
+  // the upstream closes. The old connection started its 5 s linger clock then and cut the
+  // response; the client here reads nothing for 6 s, as a slow or busy client may.
+  constexpr size_t kSize = 32 * 1024 * 1024;
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n");
+    peer.send(std::string(kSize, 'x'));
+  });
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  // HTTP/1.0, so the body reaches the client close-delimited too (1.1 clients get chunks).
+  client.sendAll("GET http://" + upstream.hostPort() + "/until-close HTTP/1.0\r\n\r\n");
+  std::this_thread::sleep_for(6s); // the slow reader (behaviour under test, not a sync)
+  bool reset = false;
+  std::string got = client.readToEnd(&reset, 30s);
+  size_t bodyStart = got.find("\r\n\r\n");
+  REQUIRE(bodyStart != std::string::npos);
+  CHECK(got.size() - bodyStart - 4 == kSize);
+  CHECK_FALSE(reset);
+}
+
+TEST_CASE("a request with a non-WebSocket Upgrade answered 200 leaves the connection usable") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("fine")));
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/h2c",
+                     "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                     "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"));
+  Response first = readResponse(client);
+  CHECK(first.status == 200);
+  client.sendAll(get(upstream, "/next"));
+  Response second = readResponse(client);
+  CHECK(second.status == 200);
+  CHECK(second.body == "fine");
+  REQUIRE(upstream.waitForRequests(2));
+  CHECK(upstream.requests()[0].find("Upgrade") == std::string::npos); // hop-by-hop, stripped
+}
+
+TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again; a GET is") {
+  // Each upstream connection answers its first request and closes on the second without a
+  // word: the proxy sees a reused connection fail before any response byte.
+  std::atomic<int> posts{0};
+  FakeUpstream upstream([&posts](UpstreamPeer& peer) {
+    std::string head = peer.readHead();
+    if (head.rfind("POST", 0) == 0) {
+      ++posts;
+    }
+    peer.send(FakeUpstream::okResponse("one"));
+    head = peer.readHead();
+    if (head.rfind("POST", 0) == 0) {
+      ++posts;
+      return; // closes without answering
+    }
+    // A GET that reaches a second connection is answered there (see below).
+  });
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/warm"));
+  CHECK(readResponse(client).status == 200);
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/pay HTTP/1.1\r\nHost: " + upstream.hostPort() + "\r\nContent-Length: 0\r\n\r\n");
+  Response post = readResponse(client);
+  CHECK(post.status == 502);
+  CHECK(posts.load() == 1); // never a second POST
+  CHECK(upstream.connectionCount() == 1);
+}
+
+TEST_CASE("Host: missing in HTTP/1.1, repeated or invalid is a 400; OWS around values is not") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy;
+  const std::string target = "http://" + upstream.hostPort() + "/";
+  CHECK(statusOf(proxy, "GET " + target + " HTTP/1.1\r\n\r\n") == 400);
+  CHECK(statusOf(proxy, "GET " + target + " HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n") == 400);
+  for (const char* bad : {"a b", "x@h", "h/x", "h, h", "h:port", "[::1"}) {
+    INFO(bad);
+    CHECK(statusOf(proxy, "GET " + target + " HTTP/1.1\r\nHost: " + bad + "\r\n\r\n") == 400);
+  }
+  CHECK(statusOf(proxy, "GET " + target + " HTTP/1.0\r\n\r\n") == 200); // 1.0 may omit it
+  CHECK(statusOf(proxy, "GET " + target + " HTTP/1.1\r\nHost: other.test:8080\r\n\r\n") == 200);
+  CHECK(upstream.requests().back().find("Host: " + upstream.hostPort()) != std::string::npos);
+  // RFC 9110 5.5: whitespace around a field value is not part of it.
+  for (const char* te : {"chunked ", "chunked\t", " chunked"}) {
+    INFO(te);
+    CHECK(statusOf(proxy, "POST " + target + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te +
+                              "\r\n\r\n3\r\nabc\r\n0\r\n\r\n") == 200);
+  }
+}
+
+TEST_CASE("an invalid chunk-size line that came with the head: 400 and nothing sent upstream") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+  Response r = readResponse(client);
+  CHECK(r.status == 400);
+  CHECK(client.waitForClose());
+  CHECK(upstream.connectionCount() == 0);
+}
+
+TEST_CASE("a connection that sends nothing gets 408 and a log line at request_head_timeout") {
+  auto config = testConfig();
+  config.requestHeadTimeoutMs = 300;
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  Response r = readResponse(client);
+  CHECK(r.status == 408);
+  CHECK_FALSE(proxy.waitForLog({"request_timeout", "no request within 300 ms", "end=cR"}).empty());
+}
+
+TEST_CASE("Expect: 100-continue with a silent upstream is the upstream's timeout, not a 408") {
+  auto config = testConfig();
+  config.readTimeoutMs = 400;
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.stall(); // neither 100 nor a final answer
+  });
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/upload HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  Response r = readResponse(client); // the client waits for 100, correctly
+  CHECK(r.status != 408);
+  CHECK(r.status == 598);
+  CHECK_FALSE(proxy.waitForLog({"error=connection_read_timeout", "no 100 Continue"}).empty());
+}
+
+TEST_CASE("a chunked response cut by the upstream ends with a FIN and no last chunk") {
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    // then the connection closes without the last chunk
+  });
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/chunks"));
+  bool reset = false;
+  std::string got = client.readToEnd(&reset);
+  CHECK_FALSE(reset);
+  CHECK(got.find("5\r\nhello\r\n") != std::string::npos);
+  CHECK(got.find("0\r\n\r\n") == std::string::npos); // never a fake end
+  CHECK_FALSE(proxy.waitForLog({"access", "status=200", "end=SD"}).empty());
+}
