@@ -302,3 +302,40 @@ TEST_CASE("a user removed by a reload loses access even on an open keep-alive co
   CHECK(readResponse(client).status == 407);
   CHECK_FALSE(proxy.waitForLog({"auth: unknown user", "user=\"sha1\""}).empty());
 }
+
+TEST_CASE(
+    "after a CONNECT refused off the loop, the next request on the connection is read whole") {
+  // bcrypt is checked on the thread pool: the 407 comes from a later loop turn. The flag that
+  // dropped the rest of a refused CONNECT's read stayed set then and ate the next request's
+  // body (a desync).
+  UserFile users;
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    std::string head = peer.readHead();
+    std::string body = peer.readBody(head);
+    peer.send(FakeUpstream::okResponse(body));
+  });
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  client.sendAll("CONNECT " + upstream.hostPort() + " HTTP/1.1\r\nHost: x\r\n" +
+                 basic("bcrypt:wrong") + "\r\n");
+  CHECK(readResponse(client).status == 407);
+  client.sendAll("POST http://" + upstream.hostPort() + "/p HTTP/1.1\r\nHost: x\r\n" +
+                 basic("bcrypt:pa:ss") + "Content-Length: 5\r\n\r\nhello");
+  Response ok = readResponse(client);
+  CHECK(ok.status == 200);
+  CHECK(ok.body == "hello");
+}
+
+TEST_CASE("a 407 to a request waiting for 100 Continue closes, so no body is taken for a request") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/up HTTP/1.1\r\nHost: x\r\n"
+                 "Expect: 100-continue\r\nContent-Length: 20\r\n\r\n");
+  Response r = readResponse(client);
+  CHECK(r.status == 407);
+  CHECK(r.header("connection") == "close");
+  CHECK(client.waitForClose());
+}

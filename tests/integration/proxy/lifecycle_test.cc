@@ -174,3 +174,30 @@ TEST_CASE("a chunked response cut by the upstream ends with a FIN and no last ch
   CHECK(got.find("0\r\n\r\n") == std::string::npos); // never a fake end
   CHECK_FALSE(proxy.waitForLog({"access", "status=200", "end=SD"}).empty());
 }
+
+TEST_CASE("an upstream that stops reading the request body is its fault, not the client's") {
+  auto config = testConfig();
+  config.readTimeoutMs = 500;
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.stall(); // reads no body: the proxy's write queue fills
+  });
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  constexpr size_t kSize = 64 * 1024 * 1024;
+  client.sendAll("POST http://" + upstream.hostPort() +
+                 "/big HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: " +
+                 std::to_string(kSize) + "\r\n\r\n");
+  // The client sends as fast as it is let; the send fails once the proxy answers and closes.
+  std::thread sender([&client] {
+    try {
+      client.sendAll(std::string(kSize, 'b'));
+    } catch (const std::exception&) {
+    }
+  });
+  std::string line = proxy.waitForLog({"status="}, 20s);
+  sender.join();
+  CHECK(line.find("status=408") == std::string::npos);
+  CHECK(line.find("upstream stopped reading the request body") != std::string::npos);
+}
