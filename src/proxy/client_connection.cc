@@ -53,12 +53,6 @@ ProxyError errorForParseStatus(int status) {
   }
 }
 
-// RFC 9110 9.2.2: only these may be sent again automatically.
-bool idempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
-}
-
 // True when `data` can begin a valid chunk-size line (hex digits, then an extension, CRLF or
 // nothing yet): the bytes that came with a chunked request head are checked before the head
 // goes upstream, as Squid and Apache do.
@@ -105,16 +99,15 @@ ClientConnection::~ClientConnection() {
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-ClientConnection::RequestWork::RequestWork(WorkerContext& context, http::BodySink* sink,
-                                           ConnectorEvents& events)
-    : parser(http::MessageParser::Type::Request, context.requestLimits, sink),
-      connector(context, events) {}
+ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
+    : parser(http::MessageParser::Type::Request, connection.context_.requestLimits, &connection),
+      exchange(connection.context_, connection, *connection.client_, connection.record(),
+               connection.flow_) {}
 
 ClientConnection::RequestWork& ClientConnection::work() {
   if (!work_) {
-    http::BodySink* sink = this;
-    ConnectorEvents& events = *this;
-    work_ = std::make_unique<RequestWork>(context_, sink, events);
+    record(); // the exchange keeps a reference to it: it exists first and goes last
+    work_ = std::make_unique<RequestWork>(*this);
   }
   return *work_;
 }
@@ -127,12 +120,13 @@ ExchangeRecord& ClientConnection::record() {
 }
 
 void ClientConnection::resetExchange() {
-  record() = ExchangeRecord{};
-  flow_ = Flow{};
   if (work_) {
+    work_->exchange.reset();
     work_->policyRun.reset(); // cancels a check still in flight
     work_->request = RequestDetail{};
   }
+  record() = ExchangeRecord{};
+  flow_ = RequestFlow{};
 }
 
 void ClientConnection::startBareRecord(uint64_t startMs) {
@@ -148,7 +142,7 @@ void ClientConnection::startBareRecord(uint64_t startMs) {
 
 void ClientConnection::cancelUpstreamAttempt() {
   if (work_) {
-    work_->connector.cancel();
+    work_->exchange.cancel();
   }
 }
 
@@ -276,7 +270,7 @@ void ClientConnection::processInput(std::string_view data) {
       if (status == http::ParseStatus::Error) {
         std::string reason = "request body: " + parser().errorReason();
         flow_.clientKeepAlive = false;
-        if (flow_.responseStarted) {
+        if (responseStarted()) {
           abortExchange(ProxyError::BadRequest, Phase::Send, reason);
         } else {
           respondError(ProxyError::BadRequest, Phase::Send, reason);
@@ -313,7 +307,7 @@ void ClientConnection::updateClientReading() {
     want = pending_.empty();
     break;
   case State::Forwarding:
-    want = pending_.empty() && (upstream_ == nullptr || !upstream_->aboveHighWatermark());
+    want = pending_.empty() && !exchange().upstreamAboveHighWatermark();
     break;
   case State::Draining:
     want = !clientEof_;
@@ -358,6 +352,10 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     flow_.expectContinue = true;
   }
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
+  flow_.head = &request;
+  flow_.facts = &facts();
+  flow_.framing = parser().framing();
+  flow_.contentLength = parser().contentLength();
   transition(State::Deciding);
 
   // Body bytes that came with the head are checked before anything goes upstream.
@@ -422,7 +420,7 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
 void ClientConnection::onBodyData(std::string_view data) {
   record().bytesIn += data.size();
   flow_.expectContinue = false; // the client sends its body: it waits no more
-  if (upstream_ == nullptr) {
+  if (!machine_.is(State::Forwarding)) {
     // A refused request's body, read to keep the connection: bounded.
     if (data.size() > discardLeft_) {
       discardLeft_ = 0;
@@ -434,19 +432,7 @@ void ClientConnection::onBodyData(std::string_view data) {
     discardLeft_ -= data.size();
     return;
   }
-  int rc = flow_.requestChunked
-               ? upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf})
-               : upstream_->send({data});
-  if (rc != 0) {
-    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                            std::string("write to upstream: ") + uv::errorName(rc)};
-    onUpstreamFailed(*upstream_, failure);
-    return;
-  }
-  if (upstream_->aboveHighWatermark()) {
-    client_->stopRead();
-    upstream_->notifyWhenDrained();
-  }
+  exchange().sendBody(data);
 }
 
 void ClientConnection::onTrailers(const http::HeaderList& trailers) {
@@ -456,181 +442,60 @@ void ClientConnection::onTrailers(const http::HeaderList& trailers) {
 void ClientConnection::onRequestComplete() {
   flow_.requestComplete = true;
   flow_.expectContinue = false;
-  if (upstream_ == nullptr) {
-    return;
+  if (machine_.is(State::Forwarding)) {
+    exchange().finishRequest(requestDetail().requestTrailers);
   }
-  if (flow_.requestChunked) {
-    if (int rc = upstream_->send({http::lastChunk(requestDetail().requestTrailers)}); rc != 0) {
-      UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                              std::string("write to upstream: ") + uv::errorName(rc)};
-      onUpstreamFailed(*upstream_, failure);
-      return;
-    }
-  }
-  upstream_->requestSent();
-  record().phase = Phase::WaitHead;
 }
 
-// ---- upstream ------------------------------------------------------------------------------
+// ---- the forward exchange --------------------------------------------------------------
 
 void ClientConnection::startUpstream() {
-  record().phase = Phase::Dns;
-  const bool tls = !facts().isConnect && facts().uri.scheme == "https";
-  if (!facts().isConnect && !flow_.retried) {
-    if (UpstreamConnection* pooled = connector().takePooled(facts().authority, tls)) {
-      onConnectorReady(pooled);
-      return;
-    }
-  }
-  transition(State::Resolving);
-  connector().start(facts().authority, tls);
-  armTimer();
-}
-
-void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
-  record().phase = Phase::Connect;
-  record().upstreamAddress = address.toString();
-  if (machine_.is(State::Resolving)) {
-    transition(State::Connecting);
+  exchange().start();
+  if (machine_.is(State::Deciding)) { // no pooled connection took it at once
+    transition(State::Resolving);
     armTimer();
   }
 }
 
-void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
-  upstream_ = upstream;
-  upstream_->setEvents(this);
-  record().upstreamAddress = upstream->addressText();
-  record().connectedMs = context_.loop.now();
-  if (facts().isConnect) {
-    record().status = 200;
-    flow_.responseStarted = true;
-    if (!writeClient({kConnectEstablished})) {
-      return;
-    }
-    beginTunnel({});
-    return;
+void ClientConnection::onExchangeConnecting() {
+  if (machine_.is(State::Deciding)) {
+    transition(State::Resolving); // an address literal: no lookup, but the same path
   }
-  upstream_->beginExchange(flow_.isHead);
+  if (machine_.is(State::Resolving)) {
+    transition(State::Connecting);
+  }
+  armTimer();
+}
+
+void ClientConnection::onExchangeRetrying() {
+  transition(State::Resolving);
+  armTimer();
+}
+
+void ClientConnection::onExchangeSending() {
   transition(State::Forwarding);
-  record().phase = Phase::Send;
-  sendRequestHead();
-  if (!machine_.is(State::Forwarding)) {
-    return;
-  }
   drainPending();
 }
 
-void ClientConnection::sendRequestHead() {
-  UpstreamRequestPlan plan;
-  plan.request = &parser().request();
-  plan.uri = &facts().uri;
-  plan.framing = parser().framing();
-  plan.contentLength = parser().contentLength();
-  plan.pseudonym = context_.pseudonym;
-  plan.webSocket = flow_.webSocket;
-  if (int rc = upstream_->send({buildUpstreamRequestHead(plan)}); rc != 0) {
-    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                            std::string("write to upstream: ") + uv::errorName(rc)};
-    onUpstreamFailed(*upstream_, failure);
-    return;
-  }
-  if (flow_.requestComplete) {
-    upstream_->requestSent(); // a retried request: already fully read from the client
+void ClientConnection::onExchangeTunnel(uv::TcpStream* upstream, std::string_view toClient) {
+  beginTunnel(upstream, toClient);
+}
+
+void ClientConnection::onExchangeComplete() {
+  finishExchange();
+}
+
+void ClientConnection::onExchangeFailed(ProxyError error, Phase phase, std::string detail,
+                                        std::string rcode, bool started) {
+  if (started) {
+    abortExchange(error, phase, std::move(detail));
+  } else {
+    respondError(error, phase, std::move(detail), std::move(rcode));
   }
 }
 
-void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
-  std::string rcode;
-  if (failure.error == ProxyError::DnsNotFound) {
-    rcode = failure.detail == "ARES_ENODATA" ? "NOERROR" : "NXDOMAIN";
-  }
-  respondError(failure.error, failure.phase, failure.detail, rcode);
-}
-
-void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
-                                        const UpstreamFailure& failure) {
-  if (upstream_ == &upstream) {
-    releaseUpstream(false); // a send that failed at once: close it here
-  }
-  upstream_ = nullptr; // otherwise it closes itself after this call
-  flushHeldHead();     // the client saw the head before the failure, as it would have unheld
-  if (flow_.responseStarted) {
-    abortExchange(failure.error, failure.phase, failure.detail);
-    return;
-  }
-  // A pooled connection the upstream closed while idle: retry once on a new connection, for a
-  // complete, bodiless request with an idempotent method (RFC 9110 9.2.2), so nothing is lost
-  // or done twice.
-  if (upstream.wasReused() && !upstream.receivedResponseBytes() &&
-      failure.error == ProxyError::UpstreamClosed && !flow_.retried && flow_.requestComplete &&
-      parser().framing() == http::BodyFraming::None && idempotent(parser().request().method)) {
-    log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
-                      record().id, upstream.addressText(), failure.detail);
-    flow_.retried = true;
-    startUpstream();
-    return;
-  }
-  respondError(failure.error, failure.phase, failure.detail);
-}
-
-void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
-                                              const http::ResponseHead& head,
-                                              std::string_view rest) {
-  ClientResponseInput input;
-  input.response = &head;
-  input.requestWasHead = flow_.isHead;
-  input.clientVersionMinor = flow_.clientMinor;
-  input.pseudonym = context_.pseudonym;
-  if (record().firstByteMs == 0) {
-    record().firstByteMs = context_.loop.now();
-  }
-  if (head.status == 101) {
-    if (!flow_.webSocket) {
-      respondError(ProxyError::UpstreamProtocolError, Phase::WaitHead,
-                   "101 Switching Protocols without an upgrade request");
-      return;
-    }
-    input.switchingProtocols = true;
-    ClientResponsePlan plan = buildClientResponseHead(input);
-    record().status = 101;
-    flow_.responseStarted = true;
-    if (!writeClient({plan.head})) {
-      return;
-    }
-    beginTunnel(rest);
-    return;
-  }
-  if (head.status < 200) {
-    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
-    if (head.status == 100) {
-      flow_.expectContinue = false; // the client may send its body now
-    }
-    if (flow_.clientMinor >= 1) {
-      writeClient({buildClientResponseHead(input).head});
-    }
-    return;
-  }
-  input.framing = upstream.responseFraming();
-  input.contentLength = upstream.responseContentLength();
-  // An early response to a request still being sent: the connection cannot be reused.
-  input.clientKeepAlive = flow_.clientKeepAlive && flow_.requestComplete && !flow_.webSocket;
-  ClientResponsePlan plan = buildClientResponseHead(input);
-  record().status = head.status;
-  flow_.responseStarted = true;
-  flow_.responseChunked = plan.chunked;
-  flow_.responseFramed = plan.chunked || input.framing != http::BodyFraming::UntilClose;
-  flow_.closeAfter = plan.closeAfter;
-  record().phase = Phase::ReadBody;
-  record().bytesOut += plan.head.size();
-  work().heldHead = std::move(plan.head);
-}
-
-void ClientConnection::flushHeldHead() {
-  if (work_ && !work_->heldHead.empty()) {
-    std::string head;
-    head.swap(work_->heldHead);
-    writeClient({head});
-  }
+void ClientConnection::onExchangeUpstreamDrained() {
+  updateClientReading();
 }
 
 bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffers) {
@@ -653,93 +518,16 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
   return false;
 }
 
-void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
-  flushHeldHead(); // no body in this read (or not yet): the head must not wait for one
-  if (!machine_.is(State::Forwarding) || upstream_ != &upstream) {
-    return;
-  }
-  // The rest of a Content-Length body may go socket to socket; a body re-framed as chunked
-  // for the client must pass through here.
-  if (flow_.responseChunked) {
-    upstream.stopSplicing();
-  } else {
-    upstream.spliceBodyTo(*client_);
-  }
-}
-
-void ClientConnection::onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) {
-  record().bytesOut += bytes;
-  context_.counters.splicedBodyBytes.fetch_add(bytes, std::memory_order_relaxed);
-  if (client_->aboveHighWatermark()) {
-    upstream.pauseReading();
-    client_->notifyWhenDrained();
-  }
-}
-
-void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
-  record().bytesOut += data.size();
-  // With a held-back head, empty when there is none (TcpStream::write skips empty buffers).
-  std::string head;
-  if (work_) {
-    head.swap(work_->heldHead);
-  }
-  const bool written =
-      flow_.responseChunked
-          ? writeClient({head, http::chunkSizeLine(data.size()), data, http::kCrlf})
-          : writeClient({head, data});
-  if (!written) {
-    return;
-  }
-  if (client_->aboveHighWatermark()) {
-    upstream.pauseReading();
-    client_->notifyWhenDrained();
-  }
-}
-
-void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::HeaderList& trailers) {
-  work().responseTrailers = trailers;
-}
-
-void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
-  flushHeldHead();
-  if (machine_.is(State::Closed)) {
-    return;
-  }
-  if (flow_.responseChunked && !writeClient({http::lastChunk(work().responseTrailers)})) {
-    return;
-  }
-  finishExchange();
-}
-
-void ClientConnection::onUpstreamDrained(UpstreamConnection&) {
-  updateClientReading();
-}
-
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
-  if (machine_.is(State::Forwarding) && upstream_ != nullptr) {
-    upstream_->resumeReading();
-  }
-}
-
-void ClientConnection::releaseUpstream(bool reuse) {
-  if (upstream_ == nullptr) {
-    return;
-  }
-  UpstreamConnection* upstream = upstream_;
-  upstream_ = nullptr;
-  upstream->setEvents(nullptr);
-  if (reuse) {
-    upstream->release();
-  } else {
-    upstream->close();
+  if (machine_.is(State::Forwarding) && work_) {
+    work_->exchange.onClientDrained();
   }
 }
 
 void ClientConnection::finishExchange() {
   finishRecord();
-  releaseUpstream(flow_.requestComplete);
-  work().responseTrailers = http::HeaderList{};
-  if (flow_.closeAfter || !flow_.clientKeepAlive || !flow_.requestComplete) {
+  exchange().release();
+  if (exchange().closeAfter() || !flow_.clientKeepAlive || !flow_.requestComplete) {
     beginDraining();
     return;
   }
@@ -770,9 +558,7 @@ void ClientConnection::drainPending() {
 
 // ---- tunnels -------------------------------------------------------------------------------
 
-void ClientConnection::beginTunnel(std::string_view toClient) {
-  uv::TcpStream* upstreamStream = upstream_->detachStream();
-  upstream_ = nullptr;
+void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_view toClient) {
   transition(State::Tunneling);
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
@@ -860,7 +646,6 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   const int status = errors::clientStatus(error, context_.config.statusMode);
   const uint64_t elapsed = context_.loop.now() - record().startMs;
   cancelUpstreamAttempt();
-  releaseUpstream(false);
 
   // Keep the connection only when the request is fully read (or its body can be thrown away)
   // and both sides want to.
@@ -906,9 +691,8 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
   // Never fake an end. Where the framing lets the client see the cut (a Content-Length not
   // reached, chunks without the last one), a FIN keeps the bytes it already has; a
   // close-delimited body can only be shown incomplete by a reset.
-  if (error != ProxyError::ClientClosed && flow_.responseStarted && flow_.responseFramed &&
+  if (error != ProxyError::ClientClosed && responseStarted() && work_->exchange.responseFramed() &&
       !machine_.is(State::Draining)) {
-    flow_.closeAfter = true;
     beginDraining();
     return;
   }
@@ -929,7 +713,6 @@ void ClientConnection::beginDraining() {
   }
   transition(State::Draining);
   cancelUpstreamAttempt();
-  releaseUpstream(false);
   if (work_) {
     work_->policyRun.reset();
   }
@@ -1009,7 +792,6 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
-  releaseUpstream(false);
   authMemo_.reset(); // wiped in its destructor
   context_.connections.erase(this);
   client_->setHandler(this);
@@ -1119,15 +901,14 @@ void ClientConnection::onTimer(uv::Timer&) {
     }
     break;
   case State::Resolving:
-    if (connector().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
-      connector().failDnsTimeout();
+    if (exchange().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
+      exchange().failDnsTimeout();
       return;
     }
     break;
   case State::Forwarding:
     if (!flow_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
-      const bool upstreamsTurn =
-          flow_.expectContinue || (upstream_ != nullptr && upstream_->aboveHighWatermark());
+      const bool upstreamsTurn = flow_.expectContinue || exchange().upstreamAboveHighWatermark();
       flow_.clientKeepAlive = false;
       if (upstreamsTurn) {
         // The client is right to wait (for 100 Continue, or for the upstream to read): the
@@ -1137,7 +918,7 @@ void ClientConnection::onTimer(uv::Timer&) {
                                        std::to_string(config.readTimeoutMs) + " ms"
                                  : "upstream stopped reading the request body for " +
                                        std::to_string(config.readTimeoutMs) + " ms";
-        if (flow_.responseStarted) {
+        if (responseStarted()) {
           abortExchange(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
         } else {
           respondError(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
@@ -1146,7 +927,7 @@ void ClientConnection::onTimer(uv::Timer&) {
       }
       std::string detail =
           "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
-      if (flow_.responseStarted) {
+      if (responseStarted()) {
         abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
       } else {
         respondError(ProxyError::RequestTimeout, Phase::Send, detail);

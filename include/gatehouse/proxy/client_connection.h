@@ -15,9 +15,8 @@
 #include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
+#include "gatehouse/proxy/forward_exchange.h"
 #include "gatehouse/proxy/tunnel.h"
-#include "gatehouse/proxy/upstream.h"
-#include "gatehouse/proxy/upstream_connector.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
 
@@ -32,8 +31,7 @@ struct WorkerContext;
 class ClientConnection final : uv::StreamHandler,
                                uv::TimerHandler,
                                http::BodySink,
-                               UpstreamEvents,
-                               ConnectorEvents,
+                               ExchangeEvents,
                                TunnelEvents {
 public:
   using State = ConnectionState;
@@ -46,21 +44,6 @@ public:
   void shutdown();
 
 private:
-  // How the current request and its response flow: per request, reset with the record.
-  struct Flow {
-    bool isHead = false;
-    bool webSocket = false;
-    bool clientKeepAlive = true;
-    int clientMinor = 1;
-    bool requestComplete = false;
-    bool requestChunked = false;
-    bool expectContinue = false;  // Expect: 100-continue, no body byte and no 100 seen yet
-    bool responseStarted = false; // a final response head went to the client
-    bool responseChunked = false; // re-framed as chunked for the client
-    bool responseFramed = false;  // the client can tell a cut response (length or chunks)
-    bool closeAfter = false;
-    bool retried = false;
-  };
   // What only the request's own processing needs; lives in RequestWork, so an open tunnel
   // (which keeps its record for the access line) does not carry it.
   struct RequestDetail {
@@ -80,8 +63,7 @@ private:
   bool discardRequest();
   void onRequestComplete();
   void startUpstream();
-  void sendRequestHead();
-  void beginTunnel(std::string_view toClient);
+  void beginTunnel(uv::TcpStream* upstream, std::string_view toClient);
   void finishExchange();
   void nextRequest();
   void drainPending();
@@ -92,8 +74,6 @@ private:
   // Writes to the client; a write that fails at once ends the exchange (libuv never calls
   // back for it). Returns false then.
   bool writeClient(std::initializer_list<std::string_view> buffers);
-  // Writes a held-back response head, if any.
-  void flushHeldHead();
   // Answers with the error's status and page. `publicDetail`, when given, replaces `detail`
   // in what the client sees (the log always has `detail`).
   void respondError(errors::ProxyError error, errors::Phase phase, std::string detail,
@@ -105,7 +85,6 @@ private:
   void finishRecord();
   void beginDraining();
   void closeNow(bool reset, ConnectionEnd reason);
-  void releaseUpstream(bool reuse);
   void handleClosed();
   std::string nextRequestId();
   // A record for a failure before any head was read (parse error, timeout, TLS).
@@ -126,21 +105,18 @@ private:
   // http::BodySink (request body)
   void onBodyData(std::string_view data) override;
   void onTrailers(const http::HeaderList& trailers) override;
-  // UpstreamEvents
-  void onUpstreamConnected(UpstreamConnection& upstream) override {}
-  void onUpstreamFailed(UpstreamConnection& upstream, const UpstreamFailure& failure) override;
-  void onUpstreamResponseHead(UpstreamConnection& upstream, const http::ResponseHead& head,
-                              std::string_view rest) override;
-  void onUpstreamBody(UpstreamConnection& upstream, std::string_view data) override;
-  void onUpstreamTrailers(UpstreamConnection& upstream, const http::HeaderList& trailers) override;
-  void onUpstreamResponseComplete(UpstreamConnection& upstream) override;
-  void onUpstreamDrained(UpstreamConnection& upstream) override;
-  void onUpstreamReadProcessed(UpstreamConnection& upstream) override;
-  void onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) override;
-  // ConnectorEvents
-  void onConnectorReady(UpstreamConnection* upstream) override;
-  void onConnectorFailed(const UpstreamFailure& failure) override;
-  void onConnectorConnecting(const uv::SocketAddress& address) override;
+  // ExchangeEvents
+  bool exchangeWrite(std::initializer_list<std::string_view> buffers) override {
+    return writeClient(buffers);
+  }
+  void onExchangeConnecting() override;
+  void onExchangeRetrying() override;
+  void onExchangeSending() override;
+  void onExchangeTunnel(uv::TcpStream* upstream, std::string_view toClient) override;
+  void onExchangeComplete() override;
+  void onExchangeFailed(errors::ProxyError error, errors::Phase phase, std::string detail,
+                        std::string rcode, bool responseStarted) override;
+  void onExchangeUpstreamDrained() override;
   // TunnelEvents
   void onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) override;
 
@@ -157,31 +133,29 @@ private:
   // timer, never inside a callback of what it owns) once the connection is idle again: an
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
   struct RequestWork {
-    RequestWork(WorkerContext& context, http::BodySink* sink, ConnectorEvents& events);
+    RequestWork(ClientConnection& connection);
     http::MessageParser parser;
-    UpstreamConnector connector;
-    http::HeaderList responseTrailers;
     RequestDetail request;
     std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
-    // A final response head held back until the body bytes of the same read can go with it
-    // in one write (one syscall instead of two per response); flushed at the end of the read.
-    std::string heldHead;
+    ForwardExchange exchange;                     // the way a decided request proceeds
   };
   std::unique_ptr<RequestWork> work_;
   std::unique_ptr<ExchangeRecord> record_; // kept through a tunnel for its access line
-  Flow flow_;
+  RequestFlow flow_;
   uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
   RequestWork& work();
   http::MessageParser& parser() { return work().parser; }
-  UpstreamConnector& connector() { return work().connector; }
+  ForwardExchange& exchange() { return work().exchange; }
   ExchangeRecord& record();
   RequestDetail& requestDetail() { return work().request; }
   policy::RequestFacts& facts() { return work().request.facts; }
-  // Starts a new exchange: fresh record, flow and request details.
+  // Starts a new exchange: fresh record, flow and request details (the forward exchange is
+  // cancelled first).
   void resetExchange();
   // True while a request head is partly received (false when no request state exists).
   bool headStarted() const { return work_ && work_->parser.headStarted(); }
   void cancelUpstreamAttempt();
+  bool responseStarted() const { return work_ && work_->exchange.responseStarted(); }
   // Frees the per-request state a little later (from the timer) if the connection is idle
   // then; a busy keep-alive connection keeps reusing it.
   void scheduleRelease();
@@ -198,7 +172,6 @@ private:
   bool discardInput_ = false; // drop the rest of the current read (after a refused CONNECT)
   // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
   std::unique_ptr<policy::AuthMemo> authMemo_;
-  UpstreamConnection* upstream_ = nullptr;
   std::unique_ptr<Tunnel> tunnel_;
 };
 
