@@ -100,7 +100,7 @@ ClientConnection::~ClientConnection() {
 }
 
 ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
-    : parser(http::MessageParser::Type::Request, connection.context_.requestLimits, &connection),
+    : reader(connection.context_.requestLimits, connection),
       exchange(connection.context_, connection, *connection.client_, connection.record(),
                connection.flow_) {}
 
@@ -155,8 +155,8 @@ void ClientConnection::scheduleRelease() {
 
 void ClientConnection::releaseIfIdle() {
   releaseAt_ = 0;
-  const bool idle = machine_.is(State::ReadingHead) && pending_.empty() && work_ &&
-                    !work_->parser.headStarted() && !work_->parser.inBody();
+  const bool idle = machine_.is(State::ReadingHead) && work_ && !work_->reader.hasKept() &&
+                    !work_->reader.parser().headStarted() && !work_->reader.parser().inBody();
   if (idle || machine_.is(State::Tunneling)) {
     work_.reset();
     if (idle) {
@@ -211,87 +211,55 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   if (machine_.is(State::Draining)) {
     return; // lingering close: discard
   }
-  processInput(data);
+  reader().feed(data);
   updateClientReading();
   armTimer();
 }
 
-void ClientConnection::stash(std::string_view data) {
-  if (!data.empty()) {
-    pending_.append(data);
-    client_->stopRead(); // bounded: nothing more is read until these bytes are used
+ReadMode ClientConnection::readMode() const {
+  switch (machine_.state()) {
+  case State::ReadingHead:
+    return ReadMode::Heads;
+  case State::Forwarding:
+    if (flow_.requestComplete) {
+      return ReadMode::Hold; // pipelined: the next request waits for this response
+    }
+    return flow_.webSocket ? ReadMode::UpgradeEnd : ReadMode::Body;
+  case State::Draining:
+  case State::Closed:
+  case State::Tunneling:
+    return ReadMode::Stop;
+  default:
+    return ReadMode::Hold;
   }
 }
 
-void ClientConnection::processInput(std::string_view data) {
-  const bool outer = !processing_;
-  processing_ = true;
-  while (!machine_.is(State::Closed)) {
-    if (machine_.is(State::ReadingHead)) {
-      if (data.empty()) {
-        break;
-      }
-      if (!parser().headStarted() && !parser().inBody() && requestCount_ > 0) {
-        headStartedAt_ = context_.loop.now();
-      }
-      size_t used = 0;
-      http::ParseStatus status = parser().execute(data, used);
-      data.remove_prefix(used);
-      if (status == http::ParseStatus::HeadComplete) {
-        onRequestHead(data);
-        if (discardInput_) {
-          discardInput_ = false;
-          data = {};
-        }
-        continue;
-      }
-      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
-        discardLeft_ = 0; // the end of a body read and discarded after a refusal
-        continue;
-      }
-      if (status == http::ParseStatus::Error) {
-        startBareRecord(headStartedAt_);
-        respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
-                     parser().errorReason());
-        break;
-      }
-      break; // NeedMore
-    }
-    if (machine_.is(State::Forwarding) && !flow_.requestComplete && !flow_.webSocket) {
-      size_t used = 0;
-      http::ParseStatus status = parser().execute(data, used);
-      data.remove_prefix(used);
-      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
-        // A non-WebSocket upgrade (h2c, say) was stripped on the way: the request simply
-        // ends, and the parser reads the next one (MessageParser resets after an upgrade).
-        onRequestComplete();
-        continue;
-      }
-      if (status == http::ParseStatus::Error) {
-        std::string reason = "request body: " + parser().errorReason();
-        flow_.clientKeepAlive = false;
-        if (responseStarted()) {
-          abortExchange(ProxyError::BadRequest, Phase::Send, reason);
-        } else {
-          respondError(ProxyError::BadRequest, Phase::Send, reason);
-        }
-      }
-      break; // NeedMore or Error
-    }
-    if (machine_.is(State::Forwarding) && flow_.webSocket && !flow_.requestComplete) {
-      // An upgrade request has no body: finish it; what follows is the other protocol.
-      size_t used = 0;
-      parser().execute({}, used);
-      onRequestComplete();
-      continue;
-    }
-    stash(data); // not consuming now (waiting for the upstream, or pipelined requests)
-    break;
+void ClientConnection::onReaderHeadBegins() {
+  if (requestCount_ > 0) {
+    headStartedAt_ = context_.loop.now(); // the first request's head is due from accept
   }
-  if (outer) {
-    processing_ = false;
-    discardInput_ = false; // never outlives the read it was set for
+}
+
+void ClientConnection::onReaderError(bool inBody) {
+  if (!inBody) {
+    startBareRecord(headStartedAt_);
+    respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
+                 parser().errorReason());
+    return;
   }
+  std::string reason = "request body: " + parser().errorReason();
+  flow_.clientKeepAlive = false;
+  if (responseStarted()) {
+    abortExchange(ProxyError::BadRequest, Phase::Send, reason);
+  } else {
+    respondError(ProxyError::BadRequest, Phase::Send, reason);
+  }
+}
+
+void ClientConnection::onReaderDiscardOverflow() {
+  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex, id_,
+                   kMaxDiscardBytes);
+  closeNow(false, ConnectionEnd::Drained);
 }
 
 void ClientConnection::updateClientReading() {
@@ -304,10 +272,10 @@ void ClientConnection::updateClientReading() {
   case State::Deciding:
   case State::Resolving:
   case State::Connecting:
-    want = pending_.empty();
+    want = !hasKept(); // bounded: nothing more is read until kept bytes are used
     break;
   case State::Forwarding:
-    want = pending_.empty() && !exchange().upstreamAboveHighWatermark();
+    want = !hasKept() && !exchange().upstreamAboveHighWatermark();
     break;
   case State::Draining:
     want = !clientEof_;
@@ -373,9 +341,9 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity_,
                                                          facts(), authMemo_, context_.loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
-    // An off-loop check finished: this runs from the loop, outside processInput().
+    // An off-loop check finished: this runs from the loop, outside the reader's feed().
     onPolicyVerdict(v);
-    if (!processing_ && !machine_.is(State::Closed)) {
+    if (!reader().feeding() && !machine_.is(State::Closed)) {
       updateClientReading();
       armTimer();
     }
@@ -417,25 +385,13 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   startUpstream();
 }
 
-void ClientConnection::onBodyData(std::string_view data) {
+void ClientConnection::onReaderBody(std::string_view data) {
   record().bytesIn += data.size();
   flow_.expectContinue = false; // the client sends its body: it waits no more
-  if (!machine_.is(State::Forwarding)) {
-    // A refused request's body, read to keep the connection: bounded.
-    if (data.size() > discardLeft_) {
-      discardLeft_ = 0;
-      log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex,
-                       id_, kMaxDiscardBytes);
-      closeNow(false, ConnectionEnd::Drained);
-      return;
-    }
-    discardLeft_ -= data.size();
-    return;
-  }
   exchange().sendBody(data);
 }
 
-void ClientConnection::onTrailers(const http::HeaderList& trailers) {
+void ClientConnection::onReaderTrailers(const http::HeaderList& trailers) {
   requestDetail().requestTrailers = trailers;
 }
 
@@ -543,15 +499,13 @@ void ClientConnection::nextRequest() {
 }
 
 void ClientConnection::drainPending() {
-  if (processing_) {
-    return; // the processInput() below us goes on with the bytes it holds
+  if (reader().feeding()) {
+    return; // the feed() below us goes on with the bytes it holds
   }
-  std::string input;
-  input.swap(pending_);
-  processInput(input);
+  reader().resumeKept();
   updateClientReading();
   armTimer();
-  if (machine_.is(State::ReadingHead) && pending_.empty()) {
+  if (machine_.is(State::ReadingHead) && !hasKept()) {
     scheduleRelease();
   }
 }
@@ -564,8 +518,7 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
   tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
-  std::string toUpstream;
-  toUpstream.swap(pending_);
+  std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();
   scheduleRelease(); // the parser and connector are done with
@@ -605,15 +558,7 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
 }
 
 bool ClientConnection::discardRequest() {
-  if (facts().isConnect) {
-    // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP: the
-    // rest of this read is dropped (only when we are inside it) and nothing stashed is kept.
-    parser().reset();
-    pending_.clear();
-    discardInput_ = processing_;
-    return true;
-  }
-  if (finishBodylessRequest()) {
+  if (!facts().isConnect && finishBodylessRequest()) {
     return true;
   }
   // A client waiting for 100 Continue may or may not send its body after a final answer:
@@ -621,20 +566,7 @@ bool ClientConnection::discardRequest() {
   if (flow_.expectContinue) {
     return false;
   }
-  // A framed body is read and thrown away in ReadingHead, up to a bound (either framing).
-  if (!parser().inBody()) {
-    return false;
-  }
-  if (parser().framing() == http::BodyFraming::ContentLength &&
-      parser().contentLength() > kMaxDiscardBytes) {
-    return false;
-  }
-  if (parser().framing() != http::BodyFraming::Chunked &&
-      parser().framing() != http::BodyFraming::ContentLength) {
-    return false;
-  }
-  discardLeft_ = kMaxDiscardBytes;
-  return true;
+  return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
@@ -715,8 +647,8 @@ void ClientConnection::beginDraining() {
   cancelUpstreamAttempt();
   if (work_) {
     work_->policyRun.reset();
+    work_->reader.takeKept(); // never read: we are closing
   }
-  pending_.clear();
   shutdownDone_ = false;
   drainQueueSeen_ = client_->writeQueueSize();
   if (client_->shutdown() != 0) {

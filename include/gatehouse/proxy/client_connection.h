@@ -16,6 +16,7 @@
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/forward_exchange.h"
+#include "gatehouse/proxy/request_reader.h"
 #include "gatehouse/proxy/tunnel.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
@@ -30,7 +31,7 @@ struct WorkerContext;
 
 class ClientConnection final : uv::StreamHandler,
                                uv::TimerHandler,
-                               http::BodySink,
+                               ReaderEvents,
                                ExchangeEvents,
                                TunnelEvents {
 public:
@@ -57,7 +58,6 @@ private:
 
   void transition(State next);
   void armTimer();
-  void processInput(std::string_view data);
   void onRequestHead(std::string_view sameRead);
   void onPolicyVerdict(const policy::Verdict& verdict);
   bool discardRequest();
@@ -67,7 +67,6 @@ private:
   void finishExchange();
   void nextRequest();
   void drainPending();
-  void stash(std::string_view data);
   void updateClientReading();
   bool finishBodylessRequest();
   void respondLocal(std::string response, int status, bool close);
@@ -102,9 +101,15 @@ private:
   // uv::TimerHandler
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;
-  // http::BodySink (request body)
-  void onBodyData(std::string_view data) override;
-  void onTrailers(const http::HeaderList& trailers) override;
+  // ReaderEvents (the request codec)
+  ReadMode readMode() const override;
+  void onReaderHeadBegins() override;
+  void onReaderHead(std::string_view sameRead) override { onRequestHead(sameRead); }
+  void onReaderBody(std::string_view data) override;
+  void onReaderTrailers(const http::HeaderList& trailers) override;
+  void onReaderRequestEnd() override { onRequestComplete(); }
+  void onReaderError(bool inBody) override;
+  void onReaderDiscardOverflow() override;
   // ExchangeEvents
   bool exchangeWrite(std::initializer_list<std::string_view> buffers) override {
     return writeClient(buffers);
@@ -134,7 +139,7 @@ private:
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
   struct RequestWork {
     RequestWork(ClientConnection& connection);
-    http::MessageParser parser;
+    RequestReader reader;
     RequestDetail request;
     std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
     ForwardExchange exchange;                     // the way a decided request proceeds
@@ -144,7 +149,8 @@ private:
   RequestFlow flow_;
   uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
   RequestWork& work();
-  http::MessageParser& parser() { return work().parser; }
+  http::MessageParser& parser() { return work().reader.parser(); }
+  RequestReader& reader() { return work().reader; }
   ForwardExchange& exchange() { return work().exchange; }
   ExchangeRecord& record();
   RequestDetail& requestDetail() { return work().request; }
@@ -153,14 +159,14 @@ private:
   // cancelled first).
   void resetExchange();
   // True while a request head is partly received (false when no request state exists).
-  bool headStarted() const { return work_ && work_->parser.headStarted(); }
+  bool headStarted() const { return work_ && work_->reader.parser().headStarted(); }
+  bool hasKept() const { return work_ && work_->reader.hasKept(); }
   void cancelUpstreamAttempt();
   bool responseStarted() const { return work_ && work_->exchange.responseStarted(); }
   // Frees the per-request state a little later (from the timer) if the connection is idle
   // then; a busy keep-alive connection keeps reusing it.
   void scheduleRelease();
   void releaseIfIdle();
-  std::string pending_; // client bytes read but not yet consumed (kept only while needed)
   uint64_t lastClientActivity_ = 0;
   uint64_t headStartedAt_ = 0; // accept time until the first request's first byte
   uint64_t stateSince_ = 0;
@@ -169,7 +175,6 @@ private:
   bool shutdownDone_ = false;   // Draining: our FIN is out; the linger clock runs from here
   bool processing_ = false;     // inside processInput(): nested calls must not consume pending_
   bool clientEof_ = false;
-  bool discardInput_ = false; // drop the rest of the current read (after a refused CONNECT)
   // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
   std::unique_ptr<policy::AuthMemo> authMemo_;
   std::unique_ptr<Tunnel> tunnel_;

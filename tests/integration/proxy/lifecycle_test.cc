@@ -177,7 +177,9 @@ TEST_CASE("a chunked response cut by the upstream ends with a FIN and no last ch
 
 TEST_CASE("an upstream that stops reading the request body is its fault, not the client's") {
   auto config = testConfig();
-  config.readTimeoutMs = 500;
+  // Long enough that a busy machine never stalls the sending thread this long: a 408 here
+  // must mean the proxy blamed the client.
+  config.readTimeoutMs = 1500;
   FakeUpstream upstream([](UpstreamPeer& peer) {
     peer.readHead();
     peer.stall(); // reads no body: the proxy's write queue fills
