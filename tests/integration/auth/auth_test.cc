@@ -339,3 +339,21 @@ TEST_CASE("a 407 to a request waiting for 100 Continue closes, so no body is tak
   CHECK(r.header("connection") == "close");
   CHECK(client.waitForClose());
 }
+
+TEST_CASE(
+    "a 407 carries a Proxy-Status naming the proxy, never the reason; the log says auth_required") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  for (const std::string& credentials : {std::string(), basic("nobody:x"), basic("bcrypt:bad")}) {
+    Socket client = proxy.connect();
+    client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n" + credentials +
+                   "\r\n");
+    Response r = readResponse(client);
+    CHECK(r.status == 407);
+    // The same field whatever the reason: unknown user and wrong password look alike.
+    CHECK(r.header("proxy-status") ==
+          proxy.pseudonym() + "; details=\"proxy authentication required\"");
+  }
+  CHECK_FALSE(proxy.waitForLog({"access", "status=407", "error=auth_required"}).empty());
+}
