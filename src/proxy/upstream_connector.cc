@@ -71,6 +71,17 @@ void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
 }
 
 void UpstreamConnector::tryNext() {
+  // The guard sees the address actually connected to, after DNS: a name that resolves to a
+  // refused address (DNS rebinding included) never gets a packet.
+  while (next_ < addresses_.size() && context_.destinationGuard) {
+    std::string refusal = context_.destinationGuard(addresses_[next_]);
+    if (refusal.empty()) {
+      break;
+    }
+    lastFailure_ = {ProxyError::DestinationDenied, Phase::Connect,
+                    addresses_[next_].toString() + " is " + refusal};
+    ++next_;
+  }
   if (next_ >= addresses_.size()) {
     events_.onConnectorFailed(lastFailure_);
     return;

@@ -3,11 +3,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_set>
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/http/parser.h"
+
+#include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::uv {
 class Loop;
@@ -52,6 +55,9 @@ struct WorkerContext {
   auth::Authenticator* authenticator = nullptr;
   // The request-policy chain every request head passes (never null once the worker runs).
   policy::PolicyChain* policy = nullptr;
+  // Checks each address DNS gave before any packet goes to it (the SSRF guard): empty when
+  // allowed, else why not. Unset: every address is allowed.
+  std::function<std::string(const uv::SocketAddress&)> destinationGuard;
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
   tls::ContextPtr upstreamTls;
