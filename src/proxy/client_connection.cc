@@ -597,6 +597,7 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   response.elapsedMs = elapsed;
   response.accept = requestDetail().accept;
   response.close = !keep;
+  response.upstreamProxyStatus = record().upstreamProxyStatus;
   if (extraFields != nullptr) {
     response.extraFields = *extraFields;
   }

@@ -143,7 +143,9 @@ std::string renderErrorResponse(const ErrorResponse& r) {
   }
   http::HeaderList fields = r.extraFields;
   if (!info.type.empty()) {
-    fields.add("Proxy-Status", proxyStatusValue(r));
+    // RFC 9209: each intermediary appends its member; the parent's stay first.
+    fields.add("Proxy-Status", (r.upstreamProxyStatus.empty() ? "" : r.upstreamProxyStatus + ", ") +
+                                   proxyStatusValue(r));
   } else if (r.error == errors::ProxyError::AuthRequired) {
     // RFC 9209 has no error type for it, but a member without one still says which hop
     // answered. Never the refusal reason: the client must not learn whether the user exists.

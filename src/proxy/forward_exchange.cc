@@ -1,5 +1,7 @@
 #include "gatehouse/proxy/forward_exchange.h"
 
+#include <openssl/crypto.h>
+
 #include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
 #include "gatehouse/proxy/context.h"
@@ -21,6 +23,10 @@ bool idempotent(std::string_view method) {
 
 } // namespace
 
+ParentRoute::~ParentRoute() {
+  OPENSSL_cleanse(authorization.data(), authorization.size());
+}
+
 ForwardExchange::ForwardExchange(WorkerContext& context, ExchangeEvents& events,
                                  uv::TcpStream& client, ExchangeRecord& record,
                                  RequestFlow& request)
@@ -34,6 +40,21 @@ ForwardExchange::~ForwardExchange() {
 void ForwardExchange::start() {
   record_.phase = Phase::Dns;
   const policy::RequestFacts& facts = *request_.facts;
+  // The route: a rule's via, else upstream_proxy, else direct.
+  const std::string& via = facts.via.empty() ? context_.defaultParent : facts.via;
+  parent_ = via.empty() || via == "direct" ? nullptr : context_.parent(via);
+  if (parent_ != nullptr) {
+    record_.parent = parent_->name;
+    // Plain HTTP to the parent; it reaches the origin (TLS included) itself.
+    if (!facts.isConnect && !retried_) {
+      if (UpstreamConnection* pooled = connector_.takePooled(parent_->address, false)) {
+        onConnectorReady(pooled);
+        return;
+      }
+    }
+    connector_.start(parent_->address, false, /*guarded=*/false);
+    return;
+  }
   const bool tls = !facts.isConnect && facts.uri.scheme == "https";
   if (!facts.isConnect && !retried_) {
     if (UpstreamConnection* pooled = connector_.takePooled(facts.authority, tls)) {
@@ -54,6 +75,8 @@ void ForwardExchange::reset() {
   responseTrailers_ = http::HeaderList{};
   heldHead_.clear();
   retried_ = false;
+  parent_ = nullptr;
+  tunnelViaParent_ = false;
   responseStarted_ = false;
   responseChunked_ = false;
   responseFramed_ = false;
@@ -139,12 +162,50 @@ void ForwardExchange::sendRequestHead() {
   plan.contentLength = request_.contentLength;
   plan.pseudonym = context_.pseudonym;
   plan.webSocket = request_.webSocket;
+  if (parent_ != nullptr) {
+    plan.absoluteForm = true;
+    plan.proxyAuthorization = parent_->authorization;
+  }
   if (!sendUpstream({buildUpstreamRequestHead(plan)})) {
     return;
   }
   if (request_.requestComplete) {
     upstream_->requestSent(); // a retried request: already fully read from the client
   }
+}
+
+void ForwardExchange::sendParentConnect() {
+  // The tunnel is opened at the parent; the client hears 200 only once the parent said so.
+  const std::string target = request_.facts->authority.hostPort();
+  std::string head = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
+  if (!parent_->authorization.empty()) {
+    head += "Proxy-Authorization: " + parent_->authorization + "\r\n";
+  }
+  head += "Via: 1.1 " + context_.pseudonym + "\r\n\r\n";
+  tunnelViaParent_ = true;
+  upstream_->beginExchange(false, /*tunnelRequest=*/true);
+  record_.phase = Phase::WaitHead;
+  if (sendUpstream({head})) {
+    upstream_->requestSent();
+  }
+  // Bytes the client sent after its CONNECT head wait (kept by the reader) for the tunnel.
+}
+
+void ForwardExchange::failParentAuth(const http::ResponseHead& head) {
+  record_.upstreamProxyStatus.clear();
+  for (const http::Header& field : head.headers.fields()) {
+    if (http::equalsIgnoreCase(field.name, "proxy-status")) {
+      record_.upstreamProxyStatus +=
+          (record_.upstreamProxyStatus.empty() ? "" : ", ") + field.value;
+    }
+  }
+  const bool sentCredentials = !parent_->authorization.empty();
+  log::diag().warn("{} parent proxy {} answered 407{}", record_.id, parent_->name,
+                   sentCredentials ? " to our credentials" : " (no credentials configured)");
+  releaseUpstream(false);
+  fail(ProxyError::ParentAuthRequired, Phase::WaitHead,
+       "parent proxy " + parent_->name +
+           (sentCredentials ? " rejected our credentials" : " requires authentication"));
 }
 
 // ---- connecting ----------------------------------------------------------------------------
@@ -160,6 +221,10 @@ void ForwardExchange::onConnectorReady(UpstreamConnection* upstream) {
   upstream_->setEvents(this);
   record_.upstreamAddress = upstream->addressText();
   record_.connectedMs = context_.loop.now();
+  if (request_.facts->isConnect && parent_ != nullptr) {
+    sendParentConnect();
+    return;
+  }
   if (request_.facts->isConnect) {
     record_.status = 200;
     responseStarted_ = true;
@@ -223,6 +288,24 @@ void ForwardExchange::onUpstreamResponseHead(UpstreamConnection& upstream,
   input.pseudonym = context_.pseudonym;
   if (record_.firstByteMs == 0) {
     record_.firstByteMs = context_.loop.now();
+  }
+  if (parent_ != nullptr && head.status == 407) {
+    failParentAuth(head);
+    return;
+  }
+  if (tunnelViaParent_ && head.status >= 200 && head.status < 300) {
+    // The parent's tunnel is open: ours is too.
+    tunnelViaParent_ = false;
+    record_.status = 200;
+    responseStarted_ = true;
+    static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+    if (!events_.exchangeWrite({kEstablished})) {
+      return;
+    }
+    uv::TcpStream* stream = upstream_->detachStream();
+    upstream_ = nullptr;
+    events_.onExchangeTunnel(stream, rest);
+    return;
   }
   if (head.status == 101) {
     if (!request_.webSocket) {

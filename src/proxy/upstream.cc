@@ -68,8 +68,9 @@ UpstreamConnection* UpstreamConnection::connect(WorkerContext& context,
   return conn;
 }
 
-void UpstreamConnection::beginExchange(bool requestIsHead) {
+void UpstreamConnection::beginExchange(bool requestIsHead, bool tunnelRequest) {
   state_ = State::Ready;
+  tunnelRequest_ = tunnelRequest;
   parser_.setRequestWasHead(requestIsHead);
   responseDone_ = false;
   responseBytes_ = 0;
@@ -280,7 +281,7 @@ void UpstreamConnection::feed(std::string_view data) {
     case http::ParseStatus::NeedMore:
       return;
     case http::ParseStatus::HeadComplete:
-      if (head.status == 101) {
+      if (head.status == 101 || (tunnelRequest_ && head.status >= 200 && head.status < 300)) {
         // The rest of the stream is the upgraded protocol: hand it over unparsed.
         stream_->stopRead();
         timer_->stop();

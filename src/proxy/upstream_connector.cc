@@ -20,8 +20,9 @@ UpstreamConnection* UpstreamConnector::takePooled(const http::Authority& authori
   return context_.pool.take(poolKeyFor(authority, tls));
 }
 
-void UpstreamConnector::start(const http::Authority& authority, bool tls) {
+void UpstreamConnector::start(const http::Authority& authority, bool tls, bool guarded) {
   cancel();
+  guarded_ = guarded;
   key_ = poolKeyFor(authority, tls);
   tls_ = tls;
   tlsHost_ = authority.host;
@@ -73,7 +74,7 @@ void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
 void UpstreamConnector::tryNext() {
   // The guard sees the address actually connected to, after DNS: a name that resolves to a
   // refused address (DNS rebinding included) never gets a packet.
-  while (next_ < addresses_.size() && context_.destinationGuard) {
+  while (next_ < addresses_.size() && guarded_ && context_.destinationGuard) {
     std::string refusal = context_.destinationGuard(addresses_[next_]);
     if (refusal.empty()) {
       break;

@@ -23,6 +23,7 @@ enum class ProxyError : uint8_t {
   UpstreamReadTimeout,       // no byte for read-timeout while waiting for (or reading) a response
   UpstreamResponseTimeout,   // head not complete within response-timeout of sending the request
   UpstreamBodyAborted,       // upstream died after the head went to the client
+  ParentAuthRequired,        // a parent proxy answered 407 to our request
   TlsProtocolError,          // TLS to the upstream failed
   TlsCertificateError,       // upstream certificate not trusted
   ConnectPortDenied,         // CONNECT to a port outside connect-ports

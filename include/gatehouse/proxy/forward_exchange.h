@@ -20,6 +20,7 @@
 namespace gatehouse::proxy {
 
 struct WorkerContext;
+struct ParentRoute;
 
 // The request as the connection reads it; the exchange only looks.
 struct RequestFlow {
@@ -92,8 +93,10 @@ public:
   bool closeAfter() const { return closeAfter_; }
 
 private:
-  void connect();
   void sendRequestHead();
+  void sendParentConnect();
+  // A 407 from the parent: never passed on as if it were ours.
+  void failParentAuth(const http::ResponseHead& head);
   void flushHeldHead();
   bool sendUpstream(std::initializer_list<std::string_view> buffers);
   void fail(errors::ProxyError error, errors::Phase phase, std::string detail,
@@ -128,6 +131,8 @@ private:
   // A final response head held back until the body bytes of the same read can go with it in
   // one write (one syscall instead of two per response); flushed at the end of the read.
   std::string heldHead_;
+  const ParentRoute* parent_ = nullptr; // the parent proxy this request goes through
+  bool tunnelViaParent_ = false;        // a CONNECT sent on to the parent, not answered yet
   bool retried_ = false;
   bool responseStarted_ = false; // a final response head went to the client
   bool responseChunked_ = false; // re-framed as chunked for the client
