@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 
 #include "gatehouse/auth/authenticator.h"
+#include "gatehouse/auth/password_hash.h"
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
@@ -420,7 +421,7 @@ void ClientConnection::authorize() {
   }
   auto header = parser().request().headers.get("proxy-authorization");
   auth::Authenticator& authenticator = *context_.authenticator;
-  if (authMemo_ && header && *header == authMemo_->header &&
+  if (authMemo_ && header && auth::constantTimeEquals(*header, authMemo_->header) &&
       authMemo_->expiresAt > context_.loop.now() &&
       authMemo_->generation == authenticator.generation()) {
     exchange().user = authMemo_->user;
@@ -477,6 +478,13 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
     fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
     respondError(ProxyError::AuthThrottled, Phase::Auth, detail, {}, &fields,
                  "too many failed authentication attempts from this address");
+    return;
+  }
+  if (auth::backendTrouble(decision.refusal)) {
+    fields.add("Retry-After", std::to_string(std::max<uint64_t>(1, decision.retryAfterSeconds)));
+    respondError(ProxyError::AuthBackendUnavailable, Phase::Auth, detail, {}, &fields,
+                 decision.refusal == auth::Refusal::BackendBusy ? "auth checks busy"
+                                                                : "auth helper unavailable");
     return;
   }
   fields.add("Proxy-Authenticate",
@@ -908,7 +916,9 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   releaseUpstream(false);
 
   // Keep the connection only when the request is fully read and both sides want to.
-  const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
+  const bool authRefusal = error == ProxyError::AuthRequired ||
+                           error == ProxyError::AuthThrottled ||
+                           error == ProxyError::AuthBackendUnavailable;
   const bool keep =
       exchange().clientKeepAlive &&
       (authRefusal ? discardRequest() : !exchange().isConnect && finishBodylessRequest());

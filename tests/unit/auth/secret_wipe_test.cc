@@ -1,0 +1,105 @@
+// Defect 3: no heap block that held a password may be freed without being wiped. This file
+// replaces the global operator new/delete for the whole unit test binary; while a scan is on,
+// every freed block is searched for the password before it goes back to malloc.
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <malloc.h>
+#include <new>
+
+#include "gatehouse/auth/authenticator.h"
+#include "gatehouse/uv/loop.h"
+#include "helper_fixture.h"
+
+namespace {
+
+// Distinctive bytes that appear nowhere else in the process.
+constexpr char kSecret[] = "Zq8-wipe-me-4Jx";
+bool gScanning = false;
+size_t gLeaks = 0;
+
+void scan(void* p, size_t size) {
+  if (!gScanning || p == nullptr) {
+    return;
+  }
+  const size_t n = std::strlen(kSecret);
+  if (size >= n && memmem(p, size, kSecret, n) != nullptr) {
+    ++gLeaks;
+  }
+}
+
+} // namespace
+
+void* operator new(size_t size) {
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+  if (p != nullptr) {
+    scan(p, malloc_usable_size(p));
+  }
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  operator delete(p);
+}
+
+using namespace gatehouse;
+using namespace gatehouse::auth;
+
+TEST_CASE("defect 3: decoded credentials are wiped before their memory is freed") {
+  const std::string header = "Basic " + encodeBase64(std::string("alice:") + kSecret);
+  {
+    gScanning = true;
+    gLeaks = 0;
+    Refusal refusal;
+    std::string scheme;
+    {
+      auto credentials = parseBasic(header, refusal, scheme);
+      REQUIRE(credentials);
+    }
+    gScanning = false;
+    CHECK(gLeaks == 0);
+  }
+  // Through the authenticator: a plain-text file (fast path) and the helper backend (the
+  // password travels through the request line and the pipe write).
+  test::ScriptDir dir;
+  for (bool helper : {false, true}) {
+    INFO((helper ? "helper backend" : "file backend"));
+    std::signal(SIGPIPE, SIG_IGN);
+    AuthOptions options;
+    options.allowPlain = true;
+    if (helper) {
+      options.helperArgv = {dir.script("ok.sh", "while read u p; do echo OK; done\n")};
+    } else {
+      options.path = dir.file("users", std::string("alice:") + kSecret + "x\n");
+    }
+    AuthStore store(options);
+    uv::Loop loop;
+    Authenticator auth(loop, store);
+    gScanning = true;
+    gLeaks = 0;
+    PendingCheck pending;
+    bool answered = false;
+    auto now = auth.check(
+        "192.0.2.1", std::string_view(header),
+        [&](const AuthDecision&) {
+          answered = true;
+          auth.close();
+          loop.requestStop();
+        },
+        pending);
+    if (now) {
+      answered = true;
+      loop.requestStop();
+    }
+    loop.run();
+    gScanning = false;
+    CHECK(answered);
+    CHECK(gLeaks == 0);
+  }
+}
