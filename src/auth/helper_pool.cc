@@ -22,7 +22,7 @@ const char* outcomeName(HelperOutcome outcome) {
   case HelperOutcome::Timeout:
     return "timed out";
   case HelperOutcome::HelperDied:
-    return "helper failed";
+    return "failed";
   case HelperOutcome::ShutDown:
     return "shut down";
   }

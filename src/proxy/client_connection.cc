@@ -482,9 +482,11 @@ void ClientConnection::onAuthDecision(const auth::AuthDecision& decision) {
   }
   if (auth::backendTrouble(decision.refusal)) {
     fields.add("Retry-After", std::to_string(std::max<uint64_t>(1, decision.retryAfterSeconds)));
+    // Not the client's fault and no secret: the client may learn which backend is down.
+    const std::string publicDetail =
+        decision.detail.empty() ? auth::describe(decision.refusal) : decision.detail;
     respondError(ProxyError::AuthBackendUnavailable, Phase::Auth, detail, {}, &fields,
-                 decision.refusal == auth::Refusal::BackendBusy ? "auth checks busy"
-                                                                : "auth helper unavailable");
+                 publicDetail.c_str());
     return;
   }
   fields.add("Proxy-Authenticate",
