@@ -2,9 +2,14 @@
 // helpers that crash, hang, answer garbage or BH (small scripts), and basic_ldap_auth plus
 // ext_ldap_group_acl against a real slapd started here on a loopback port.
 
+#include <algorithm>
+#include <arpa/inet.h>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -192,4 +197,213 @@ TEST_CASE("a full helper queue answers 503 at once instead of waiting") {
   CHECK(r.status == 503);
   CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(2000));
   CHECK(r.header("proxy-status").find("auth helper queue full") != std::string::npos);
+}
+
+namespace {
+
+// A throw-away OpenLDAP server: slapd.conf and an mdb database in a temp dir, on a loopback
+// port picked free now, loaded with people (alice, bob) and a group (staff: alice). Killed and
+// reaped when the test ends.
+class Slapd {
+public:
+  static constexpr const char* kSuffix = "dc=example,dc=test";
+
+  Slapd() {
+    REQUIRE(::access("/usr/sbin/slapd", X_OK) == 0); // tools/setup.sh --tests installs it
+    ::mkdir((dir_.path() + "/db").c_str(), 0700);
+    const std::string conf = dir_.file("slapd.conf", R"(include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 10485760
+suffix "dc=example,dc=test"
+rootdn "cn=admin,dc=example,dc=test"
+rootpw adminsecret
+directory )" + dir_.path() + R"(/db
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+)");
+    port_ = freePort();
+    url_ = "ldap://127.0.0.1:" + std::to_string(port_);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      // -d 0: stay in the foreground as our child, so the test can stop and reap it.
+      std::string log = dir_.path() + "/slapd.log";
+      freopen(log.c_str(), "w", stderr);
+      freopen(log.c_str(), "a", stdout);
+      const std::string listen = url_ + "/";
+      ::execl("/usr/sbin/slapd", "slapd", "-d", "0", "-h", listen.c_str(), "-f", conf.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Ready when it answers a root DSE search (bounded: 10 s).
+    bool ready = false;
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         !ready && std::chrono::steady_clock::now() < until;) {
+      int rc = -1;
+      runCommand("ldapsearch -x -H " + url_ + " -b '' -s base >/dev/null 2>&1", &rc);
+      ready = rc == 0;
+      if (!ready) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50)); // polling a child's start
+      }
+    }
+    REQUIRE(ready);
+    const std::string ldif = dir_.file("data.ldif", R"(dn: dc=example,dc=test
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,dc=example,dc=test
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=example,dc=test
+objectClass: organizationalUnit
+ou: groups
+
+dn: uid=alice,ou=people,dc=example,dc=test
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: Liddell
+userPassword: wonder land
+
+dn: uid=bob,ou=people,dc=example,dc=test
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob
+sn: Builder
+userPassword: canwefixit
+
+dn: cn=staff,ou=groups,dc=example,dc=test
+objectClass: groupOfNames
+cn: staff
+member: uid=alice,ou=people,dc=example,dc=test
+)");
+    int rc = -1;
+    runCommand("ldapadd -x -H " + url_ + " -D cn=admin," + kSuffix + " -w adminsecret -f " + ldif +
+                   " 2>&1",
+               &rc);
+    REQUIRE(rc == 0);
+  }
+  ~Slapd() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  const std::string& url() const { return url_; }
+
+  // The same command lines as the README's example.
+  std::vector<std::string> basicAuthHelper() const {
+    return {"/usr/lib/squid/basic_ldap_auth",
+            "-v",
+            "3",
+            "-b",
+            "ou=people,dc=example,dc=test",
+            "-f",
+            "(uid=%s)",
+            "-H",
+            url_};
+  }
+  std::vector<std::string> groupHelper() const {
+    return {"/usr/lib/squid/ext_ldap_group_acl",
+            "-v",
+            "3",
+            "-b",
+            "ou=groups,dc=example,dc=test",
+            "-f",
+            "(&(objectClass=groupOfNames)(cn=%g)(member=%u))",
+            "-B",
+            "ou=people,dc=example,dc=test",
+            "-F",
+            "(uid=%s)",
+            "-H",
+            url_};
+  }
+
+private:
+  static uint16_t freePort() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+  }
+
+  TempDir dir_;
+  uint16_t port_ = 0;
+  std::string url_;
+  pid_t pid_ = -1;
+};
+
+} // namespace
+
+TEST_CASE("LDAP: basic_ldap_auth against a real slapd, through the proxy") {
+  Slapd ldap;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  auto config = helperConfig(ldap.basicAuthHelper());
+  config.authHelperTimeoutMs = 5000;
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  client.sendAll(getVia(upstream, basic("alice:wonder land")));
+  CHECK(readResponse(client).status == 200);
+  CHECK_FALSE(proxy.waitForLog({"access", "user=\"alice\"", "status=200"}).empty());
+  // basic_ldap_auth 5.x answers BH to a wrong password: a 407, never a 503.
+  client.sendAll(getVia(upstream, basic("bob:wrong")));
+  CHECK(readResponse(client).status == 407);
+  client.sendAll(getVia(upstream, basic("nobody:x")));
+  CHECK(readResponse(client).status == 407);
+  Socket other = proxy.connect();
+  other.sendAll(getVia(upstream, basic("bob:canwefixit")));
+  CHECK(readResponse(other).status == 200);
+}
+
+TEST_CASE("LDAP: ext_ldap_group_acl answers group membership for the policy layer") {
+  Slapd ldap;
+  TempDir dir;
+  gatehouse::auth::AuthOptions options;
+  options.helperArgv = ldap.basicAuthHelper();
+  options.groupHelperArgv = ldap.groupHelper();
+  gatehouse::auth::AuthStore store(options);
+  gatehouse::uv::Loop loop;
+  gatehouse::auth::Authenticator auth(loop, store);
+  auto* groups = auth.groups();
+  REQUIRE(groups != nullptr);
+  using gatehouse::auth::GroupAnswer;
+  std::vector<std::pair<std::string, GroupAnswer>> answers;
+  std::vector<gatehouse::auth::PendingCheck> pending(3);
+  size_t outstanding = 0;
+  auto ask = [&](const std::string& user, const std::string& group, size_t slot) {
+    auto now = groups->isMember(
+        user, group,
+        [&, user, group](GroupAnswer a) {
+          answers.emplace_back(user + "/" + group, a);
+          if (--outstanding == 0) {
+            auth.close();
+            loop.requestStop();
+          }
+        },
+        pending[slot]);
+    REQUIRE_FALSE(now); // a helper answers later
+    ++outstanding;
+  };
+  ask("alice", "staff", 0);
+  ask("bob", "staff", 1);
+  ask("alice", "admins", 2);
+  loop.run();
+  REQUIRE(answers.size() == 3);
+  std::sort(answers.begin(), answers.end());
+  CHECK(answers[0] == std::make_pair(std::string("alice/admins"), GroupAnswer::NotMember));
+  CHECK(answers[1] == std::make_pair(std::string("alice/staff"), GroupAnswer::Member));
+  CHECK(answers[2] == std::make_pair(std::string("bob/staff"), GroupAnswer::NotMember));
 }
