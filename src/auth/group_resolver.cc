@@ -9,6 +9,7 @@ namespace gatehouse::auth {
 
 namespace {
 
+// One caller waiting on a group lookup; its handle clears `done` when the caller goes away.
 struct GroupWaiter {
   GroupResolver::Done done;
 };
