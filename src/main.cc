@@ -117,6 +117,10 @@ int main(int argc, char** argv) {
   if (authStore == nullptr) {
     log.warn("no authentication configured: this is an open proxy (developer mode); "
              "keep it on loopback");
+  } else if (!config.authHelper.empty()) {
+    log.info("proxy authentication: Basic, realm \"{}\", checked by the helper {} ({} per "
+             "worker, started on demand)",
+             config.realm, config.authHelper.front(), config.authHelperChildren);
   } else {
     log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
              authStore->users()->users.size(), config.authFile);

@@ -1,5 +1,7 @@
 #include "gatehouse/config/config.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -82,6 +84,26 @@ Apply countSetting(uint64_t Config::*field, uint64_t min, uint64_t max) {
       return countError(v, min, max);
     }
     c.*field = *n;
+    return std::nullopt;
+  };
+}
+
+// One element of a helper's command line: the first must be an executable absolute path.
+Apply helperArgvSetting(std::vector<std::string> Config::*field) {
+  return [field](Config& c, const std::string& v) -> std::optional<std::string> {
+    std::vector<std::string>& argv = c.*field;
+    if (argv.empty()) {
+      if (v.empty() || v.front() != '/') {
+        return "the helper program must be an absolute path, got \"" + v + "\"";
+      }
+      if (::access(v.c_str(), X_OK) != 0) {
+        return "the helper program " + v + " is not executable (" + std::strerror(errno) + ")";
+      }
+    }
+    if (v.find_first_of(std::string("\0\n", 2)) != std::string::npos) {
+      return std::string("a helper argument cannot contain a newline or NUL");
+    }
+    argv.push_back(v);
     return std::nullopt;
   };
 }
@@ -261,10 +283,42 @@ std::vector<Setting> buildSettings() {
        boolSetting(&Config::authPlaintext)},
       {"auth_cache_ttl", "How long a verified user and password is remembered", false,
        durationSetting(&Config::authCacheTtlMs)},
-      {"auth_max_failures", "Wrong passwords per client address before 429", false,
+      {"auth_max_failures", "Wrong passwords per user and client address before 429", false,
        countSetting(&Config::authMaxFailures, 1, 1'000'000)},
       {"auth_failure_window", "Window in which auth_max_failures are counted", false,
        durationSetting(&Config::authFailureWindowMs)},
+      {"auth_max_pending_checks",
+       "Password hash checks queued on the thread pool per worker (503 past it)", false,
+       countSetting(&Config::authMaxPendingChecks, 1, 100'000)},
+      {"auth_helper",
+       "Squid basic auth helper instead of auth_file: program (absolute path) and arguments, "
+       "e.g. [\"/usr/lib/squid/basic_ncsa_auth\", \"/etc/gatehouse/users\"]",
+       true, helperArgvSetting(&Config::authHelper), [](Config& c) { c.authHelper.clear(); }},
+      {"auth_helper_children", "Auth helper processes per worker, started on demand", false,
+       countSetting(&Config::authHelperChildren, 1, 100)},
+      {"auth_helper_concurrency",
+       "Requests in flight per auth helper with channel IDs (0: one at a time, no IDs)", false,
+       countSetting(&Config::authHelperConcurrency, 0, 1000)},
+      {"auth_helper_queue", "Checks waiting for a free auth helper before 503", false,
+       countSetting(&Config::authHelperQueue, 1, 100'000)},
+      {"auth_helper_timeout", "Longest wait for a helper's answer (then 503, helper restarted)",
+       false, durationSetting(&Config::authHelperTimeoutMs)},
+      {"auth_negative_ttl", "How long an auth helper's ERR (wrong password) is remembered", false,
+       durationSetting(&Config::authNegativeTtlMs)},
+      {"group_file", "htgroup file (\"group: user1 user2\") for policy group conditions", false,
+       pathSetting(&Config::groupFile)},
+      {"group_helper",
+       "Squid external ACL group helper (\"user group\" -> OK/ERR): program and arguments, "
+       "e.g. [\"/usr/lib/squid/ext_ldap_group_acl\", \"-b\", ...]",
+       true, helperArgvSetting(&Config::groupHelper), [](Config& c) { c.groupHelper.clear(); }},
+      {"group_helper_children", "Group helper processes per worker", false,
+       countSetting(&Config::groupHelperChildren, 1, 100)},
+      {"group_helper_concurrency", "Requests in flight per group helper (0: no channel IDs)", false,
+       countSetting(&Config::groupHelperConcurrency, 0, 1000)},
+      {"group_cache_ttl", "How long a group helper's OK (member) is remembered", false,
+       durationSetting(&Config::groupCacheTtlMs)},
+      {"group_negative_ttl", "How long a group helper's ERR (not a member) is remembered", false,
+       durationSetting(&Config::groupNegativeTtlMs)},
       {"max_head_size", "Largest request head accepted (431 past it)", false,
        sizeSetting(&Config::maxHeadSize, 1024, 1024 * 1024)},
       {"max_header_fields", "Most header fields in a request (431 past it)", false,
@@ -409,6 +463,16 @@ void validate(const Config& c) {
   }
   if (c.tlsClientCertAuth && c.tlsClientCa.empty()) {
     throw ConfigError("tls_client_cert_auth needs tls_client_ca");
+  }
+  if (!c.authFile.empty() && !c.authHelper.empty()) {
+    throw ConfigError("auth_file and auth_helper exclude each other: choose one backend");
+  }
+  if (!c.groupFile.empty() && !c.groupHelper.empty()) {
+    throw ConfigError("group_file and group_helper exclude each other: choose one");
+  }
+  if ((!c.groupFile.empty() || !c.groupHelper.empty()) && c.authFile.empty() &&
+      c.authHelper.empty()) {
+    throw ConfigError("group_file and group_helper need authentication (auth_file or auth_helper)");
   }
   if (c.listen.empty() && c.tlsListen.empty()) {
     throw ConfigError("nothing to listen on: set listen or tls_listen");

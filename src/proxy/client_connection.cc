@@ -581,7 +581,9 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
 
   // Keep the connection only when the request is fully read (or its body can be thrown away)
   // and both sides want to.
-  const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
+  const bool authRefusal = error == ProxyError::AuthRequired ||
+                           error == ProxyError::AuthThrottled ||
+                           error == ProxyError::AuthBackendUnavailable;
   const bool keep =
       flow_.clientKeepAlive &&
       (authRefusal ? discardRequest() : !facts().isConnect && finishBodylessRequest());

@@ -16,7 +16,7 @@ Server::~Server() {
 
 void Server::start() {
   const unsigned workers = config_.effectiveWorkers();
-  if (!config_.authFile.empty()) {
+  if (!config_.authFile.empty() || !config_.authHelper.empty()) {
     auth::AuthOptions options;
     options.path = config_.authFile;
     options.realm = config_.realm;
@@ -24,6 +24,19 @@ void Server::start() {
     options.cacheTtlMs = config_.authCacheTtlMs;
     options.maxFailures = config_.authMaxFailures;
     options.failureWindowMs = config_.authFailureWindowMs;
+    options.maxSlowChecks = config_.authMaxPendingChecks;
+    options.helperArgv = config_.authHelper;
+    options.helperChildren = static_cast<unsigned>(config_.authHelperChildren);
+    options.helperConcurrency = static_cast<unsigned>(config_.authHelperConcurrency);
+    options.helperQueue = config_.authHelperQueue;
+    options.helperTimeoutMs = config_.authHelperTimeoutMs;
+    options.negativeTtlMs = config_.authNegativeTtlMs;
+    options.groupFile = config_.groupFile;
+    options.groupHelperArgv = config_.groupHelper;
+    options.groupHelperChildren = static_cast<unsigned>(config_.groupHelperChildren);
+    options.groupHelperConcurrency = static_cast<unsigned>(config_.groupHelperConcurrency);
+    options.groupTtlMs = config_.groupCacheTtlMs;
+    options.groupNegativeTtlMs = config_.groupNegativeTtlMs;
     authStore_ = std::make_unique<auth::AuthStore>(options); // throws if unreadable
   }
   if (!config_.tlsListen.empty()) {

@@ -97,6 +97,9 @@ void Worker::stopOnLoop() {
   }
   pool_->closeAll();
   resolver_->close();
+  if (authenticator_) {
+    authenticator_->close(); // kills helper processes, whose handles would keep the loop up
+  }
 }
 
 } // namespace gatehouse::proxy

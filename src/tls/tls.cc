@@ -62,6 +62,12 @@ ContextPtr makeServerContext(const ServerOptions& options) {
     // Ask for a certificate but let the handshake finish without one or with a bad one, so the
     // client gets an HTTP answer (496/495) rather than a TLS alert.
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    // With peer verification on, OpenSSL refuses to resume a session (ID or ticket) whose
+    // context is unset ("session id context uninitialized": an internal_error alert). The
+    // context names what a session was verified against; a reload makes a new SSL_CTX whose
+    // cache and ticket keys are fresh anyway.
+    static const unsigned char kSessionContext[] = "gatehouse-client-ca";
+    SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
   }
   return ctx;
 }

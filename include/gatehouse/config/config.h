@@ -43,13 +43,28 @@ struct Config {
   uint64_t maxHeaderFields = 100;
   uint64_t maxTargetLength = 8 * 1024;
   uint64_t maxConnections = 10'000;
-  // Proxy authentication (off when authFile is empty).
+  // Proxy authentication (off when both authFile and authHelper are empty).
   std::string authFile;
   std::string realm = "gatehouse";
   bool authPlaintext = false;
   uint64_t authCacheTtlMs = 5 * 60 * 1000;
   uint64_t authMaxFailures = 10;
   uint64_t authFailureWindowMs = 60 * 1000;
+  uint64_t authMaxPendingChecks = 32; // hash checks queued on the thread pool per worker
+  // A Squid basic auth helper instead of auth_file (program and arguments).
+  std::vector<std::string> authHelper;
+  uint64_t authHelperChildren = 5;    // per worker
+  uint64_t authHelperConcurrency = 0; // 0: one request per child, no channel IDs
+  uint64_t authHelperQueue = 100;
+  uint64_t authHelperTimeoutMs = 5'000;
+  uint64_t authNegativeTtlMs = 5'000; // a helper's ERR is remembered this long
+  // Groups for the policy: an htgroup file or a Squid external ACL helper.
+  std::string groupFile;
+  std::vector<std::string> groupHelper;
+  uint64_t groupHelperChildren = 2;
+  uint64_t groupHelperConcurrency = 0;
+  uint64_t groupCacheTtlMs = 5 * 60 * 1000;
+  uint64_t groupNegativeTtlMs = 60 * 1000;
   // TLS: the proxy's own HTTPS listeners, and origins fetched over TLS.
   std::vector<std::string> tlsListen;
   std::string tlsCert;

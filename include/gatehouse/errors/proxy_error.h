@@ -42,6 +42,7 @@ enum class ProxyError : uint8_t {
   MethodNotAllowed,          // TRACE at Max-Forwards 0 when TRACE is disabled
   AuthRequired,              // missing or invalid proxy credentials (407)
   AuthThrottled,             // too many wrong passwords from this address (429)
+  AuthBackendUnavailable,    // the auth helper or hash pool cannot answer now (503)
   ClientCertRequired,        // the TLS listener wants a client certificate and got none (496)
   ClientCertInvalid,         // the client certificate did not verify (495)
   PlainHttpOnTlsPort,        // plain HTTP sent to the TLS listener (497)

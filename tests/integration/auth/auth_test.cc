@@ -357,3 +357,61 @@ TEST_CASE(
   }
   CHECK_FALSE(proxy.waitForLog({"access", "status=407", "error=auth_required"}).empty());
 }
+
+TEST_CASE("defect 1: a NUL after the right password is refused (crypt would stop at it)") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  client.sendAll(getVia(upstream, basic(std::string("bcrypt:pa:ss\0x", 14))));
+  Response r = readResponse(client);
+  CHECK(r.status == 407);
+  CHECK_FALSE(
+      proxy.waitForLog({"auth_required", "detail=\"auth: control character in credentials\""})
+          .empty());
+  client.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  CHECK(readResponse(client).status == 200);
+}
+
+TEST_CASE("defect 2: a Proxy-Authorization without a scheme never reaches a log line") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  const std::string blob = encodeBase64("sha1:pa:ss");
+  client.sendAll(getVia(upstream, "Proxy-Authorization: " + blob + "\r\n"));
+  CHECK(readResponse(client).status == 407);
+  CHECK_FALSE(proxy.waitForLog({"auth_required", "auth: unsupported scheme"}).empty());
+  for (const std::string& line : LogCapture::instance().linesSince(proxy.logMark())) {
+    CHECK(line.find(blob) == std::string::npos);
+    CHECK(line.find(blob.substr(0, 8)) == std::string::npos);
+  }
+}
+
+TEST_CASE("defect 7: while throttled, a right password another connection cached gets 429") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users)); // three failures allowed
+  Socket remembered = proxy.connect();
+  remembered.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  REQUIRE(readResponse(remembered).status == 200); // now in the success cache
+  Socket attacker = proxy.connect();
+  for (int i = 0; i < 3; ++i) {
+    attacker.sendAll(getVia(upstream, basic("bcrypt:guess" + std::to_string(i))));
+    CHECK(readResponse(attacker).status == 407);
+  }
+  // Right and wrong guesses now look the same.
+  Socket fresh = proxy.connect();
+  fresh.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  Response right = readResponse(fresh);
+  fresh.sendAll(getVia(upstream, basic("bcrypt:guess9")));
+  Response wrong = readResponse(fresh);
+  CHECK(right.status == 429);
+  CHECK(wrong.status == 429);
+  // Only the connection that already proved the password keeps going.
+  remembered.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  CHECK(readResponse(remembered).status == 200);
+  // Another user behind the same address is not locked out.
+  fresh.sendAll(getVia(upstream, basic("sha1:pa:ss")));
+  CHECK(readResponse(fresh).status == 200);
+}

@@ -195,3 +195,26 @@ TEST_CASE("a bad certificate or key at start is a clear error") {
   gatehouse::proxy::Server missing(config);
   CHECK_THROWS_WITH(missing.start(), Catch::Contains("missing.pem"));
 }
+
+TEST_CASE("defect 10: with client certificates, TLS 1.2 sessions resume") {
+  TestCertificates certs;
+  auto config = tlsConfig(certs);
+  config.tlsClientCa = certs.path("ca.pem");
+  ProxyHarness proxy(config);
+  const std::string port = std::to_string(proxy.server().boundTlsAddresses().at(0).port());
+  const std::string session = certs.path("session.pem");
+  auto handshake = [&](const std::string& sessionFlag) {
+    int rc = -1;
+    std::string out = runCommand(
+        "openssl s_client -connect 127.0.0.1:" + port + " -tls1_2 -CAfile " + certs.path("ca.pem") +
+            " -cert " + certs.path("client.pem") + " -key " + certs.path("client.key") + " " +
+            sessionFlag + " " + session + " </dev/null 2>&1",
+        &rc);
+    return out;
+  };
+  std::string first = handshake("-sess_out");
+  CHECK(first.find("New, TLSv1.2") != std::string::npos);
+  std::string second = handshake("-sess_in");
+  INFO(second);
+  CHECK(second.find("Reused, TLSv1.2") != std::string::npos);
+}

@@ -117,3 +117,41 @@ TEST_CASE("the shipped conf/gatehouse.toml is valid") {
   REQUIRE_NOTHROW(loadFile(GATEHOUSE_SOURCE_DIR "/conf/gatehouse.toml", c));
   CHECK(c.listen.at(0) == "127.0.0.1:3128");
 }
+
+TEST_CASE("auth helper and group settings: argv lists, limits, exclusive backends") {
+  Config c;
+  loadString("auth_helper = [\"/bin/sh\", \"-c\", \"x y\"]\nauth_helper_children = 3\n"
+             "auth_helper_concurrency = 8\nauth_helper_queue = 50\nauth_helper_timeout = \"2s\"\n"
+             "auth_negative_ttl = \"10s\"\ngroup_helper = [\"/bin/true\", \"-b\", \"dc=x\"]\n"
+             "group_cache_ttl = \"1m\"\ngroup_negative_ttl = \"20s\"\n"
+             "auth_max_pending_checks = 8\n",
+             "test.toml", c);
+  CHECK(c.authHelper == std::vector<std::string>{"/bin/sh", "-c", "x y"});
+  CHECK(c.authHelperChildren == 3u);
+  CHECK(c.authHelperConcurrency == 8u);
+  CHECK(c.authHelperQueue == 50u);
+  CHECK(c.authHelperTimeoutMs == 2000u);
+  CHECK(c.authNegativeTtlMs == 10'000u);
+  CHECK(c.groupHelper.size() == 3);
+  CHECK(c.groupCacheTtlMs == 60'000u);
+  CHECK(c.groupNegativeTtlMs == 20'000u);
+  CHECK(c.authMaxPendingChecks == 8u);
+  c.listen = {"127.0.0.1:0"};
+  CHECK_NOTHROW(validate(c));
+  c.authFile = "/etc/users";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("exclude each other"));
+  c.authFile.clear();
+  c.groupFile = "/etc/groups";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("group_file and group_helper"));
+  c.groupHelper.clear();
+  c.authHelper.clear();
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("need authentication"));
+
+  CHECK(loadError("\n\nauth_helper = [\"basic_ncsa_auth\"]\n") ==
+        "test.toml:3: auth_helper: the helper program must be an absolute path, got "
+        "\"basic_ncsa_auth\"");
+  CHECK(loadError("auth_helper = [\"/nonexistent/helper\"]\n").find("is not executable") !=
+        std::string::npos);
+  CHECK(loadError("auth_helper_children = 0\n").find("test.toml:1:") == 0);
+  CHECK(loadError("auth_helper = []\n").find("empty list") != std::string::npos);
+}
