@@ -164,7 +164,7 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   auto* conn = new ClientConnection(context, stream);
   conn->client_->setNoDelay(true);
   if (tls && context.tlsServer != nullptr) {
-    conn->client_->enableTls(tls::Session::server(context.tlsServer->current()));
+    conn->client_->setFilter(tls::Session::server(context.tlsServer->current()));
   }
   if (open > context.config.maxConnections) {
     // Answer rather than refuse, so the client learns why; the listener keeps accepting.
@@ -345,7 +345,7 @@ void ClientConnection::onRequestHead() {
   std::string error;
 
   // A TLS listener with a client CA wants a certificate before anything else.
-  if (const tls::Session* session = client_->tlsSession();
+  if (const tls::Session* session = tls::sessionOf(*client_);
       session != nullptr && !context_.config.tlsClientCa.empty()) {
     int certificate = session->clientCertificate();
     if (certificate <= 0) {
@@ -411,7 +411,7 @@ void ClientConnection::authorize() {
     return;
   }
   // A client certificate the TLS listener verified can stand in for Basic credentials.
-  if (const tls::Session* session = client_->tlsSession(); session != nullptr &&
+  if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr &&
                                                            context_.config.tlsClientCertAuth &&
                                                            session->clientCertificate() == 1) {
     exchange().user = "cert:" + session->clientSubject();
@@ -1082,16 +1082,16 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
+void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
                                          const std::string& detail) {
-  if (status != tls::Status::NotTls || state_ != State::ReadingHead) {
+  if (status != uv::FilterStatus::WrongProtocol || state_ != State::ReadingHead) {
     log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
                      clientAddress_, detail);
     closeNow(false);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
-  client_->disableTls();
+  client_->removeFilter();
   resetExchange();
   exchange().id = nextRequestId();
   exchange().startMs = context_.loop.now();

@@ -375,7 +375,7 @@ void UpstreamConnection::onStreamConnected(uv::TcpStream&, int status) {
   stream_->setNoDelay(true);
   if (tlsContext_) {
     // The handshake starts with the first write (the request head) and runs on the loop.
-    stream_->enableTls(tls::Session::client(tlsContext_, tlsHost_));
+    stream_->setFilter(tls::Session::client(tlsContext_, tlsHost_));
   }
   stream_->startRead();
   if (events_ != nullptr) {
@@ -399,13 +399,13 @@ void UpstreamConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
-                                           const std::string& detail) {
+void UpstreamConnection::onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus,
+                                              const std::string& detail) {
   if (state_ == State::Idle) {
     close();
     return;
   }
-  const tls::Session* session = stream.tlsSession();
+  const tls::Session* session = tls::sessionOf(stream);
   const bool certificate = session != nullptr && session->certificateError();
   if (session != nullptr && session->handshakeDone()) {
     const bool headSeen = state_ == State::ReadingBody;
