@@ -355,7 +355,12 @@ void UpstreamConnection::onStreamReadEnd(uv::TcpStream&, int status) {
         return;
       }
     }
-    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody, name);
+    // A TLS origin whose TCP ended without close_notify (kEofTruncated) may have been cut
+    // short by anyone on the path: a body that ends at close is then not known to be whole,
+    // so it fails like any cut body and the client sees a reset, never a clean end.
+    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody,
+         status == uv::kEofTruncated ? "TLS closed without close_notify: body may be truncated"
+                                     : name);
     return;
   default:
     return;

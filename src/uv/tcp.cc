@@ -113,6 +113,11 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
       if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0) {
         status = pendingSocketError(fd, status);
       }
+      // A filter that had ended cleanly stopped reading with it, so this EOF came first:
+      // whatever the peer meant to send may have been cut short.
+      if (status == UV_EOF && s->filter) {
+        status = kEofTruncated;
+      }
     }
     s->handler->onStreamReadEnd(*s, status);
   }

@@ -16,7 +16,9 @@ enum class FilterStatus {
   Failed,        // handshake or record error; see error()
 };
 
-// Turns wire bytes into the handler's bytes and back, with no I/O of its own.
+// Turns wire bytes into the handler's bytes and back, with no I/O of its own. A filter's
+// protocol ends with a message of its own (receive() says Closed): a raw EOF before it is
+// reported to the handler as kEofTruncated, so a cut-off peer never looks like a clean end.
 class StreamFilter {
 public:
   virtual ~StreamFilter() = default;

@@ -25,7 +25,8 @@ public:
   virtual ~StreamHandler() = default;
   // Bytes read; `data` points into the loop's shared read buffer and is valid only during the call.
   virtual void onStreamRead(TcpStream& stream, std::string_view data) = 0;
-  // The peer finished sending (status == UV_EOF) or reading failed (negative libuv error).
+  // The peer finished sending (status == kEof), the socket ended before a filter's closing
+  // message (kEofTruncated: TLS without close_notify), or reading failed (negative libuv error).
   virtual void onStreamReadEnd(TcpStream& stream, int status) = 0;
   // An outgoing connect finished: 0 or a negative libuv error.
   virtual void onStreamConnected(TcpStream& stream, int status) {}

@@ -193,3 +193,50 @@ TEST_CASE("a bad certificate or key at start is a clear error") {
   gatehouse::proxy::Server missing(config);
   CHECK_THROWS_WITH(missing.start(), Catch::Contains("missing.pem"));
 }
+
+TEST_CASE("a TLS origin's body that ends at close is complete only with close_notify") {
+  TestCertificates certs;
+  // No Content-Length, no chunking: the body ends when the connection does (HTTP/1.0 style).
+  const std::string response = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of the body";
+  FakeTlsUpstream cut(certs.path("server.pem"), certs.path("server.key"), response,
+                      /*closeNotify=*/false);
+  FakeTlsUpstream whole(certs.path("server.pem"), certs.path("server.key"), response);
+  ProxyHarness proxy(tlsConfig(certs));
+  auto request = [](uint16_t port, const std::string& version) {
+    return "GET https://localhost:" + std::to_string(port) + "/ " + version + "\r\nHost: x\r\n\r\n";
+  };
+
+  SECTION("without close_notify an HTTP/1.1 client gets no final chunk but a reset") {
+    Socket client = proxy.connect();
+    client.sendAll(request(cut.port(), "HTTP/1.1"));
+    bool reset = false;
+    std::string seen = client.readToEnd(&reset);
+    CHECK(reset);
+    CHECK(seen.find("0\r\n\r\n") == std::string::npos); // never the clean end of a chunked body
+    CHECK_FALSE(
+        proxy.waitForLog({"upstream_body_aborted", "close_notify", "(response aborted)"}).empty());
+    CHECK_FALSE(proxy.waitForLog({"access", "status=200", "error=connection_terminated"}).empty());
+  }
+  SECTION("without close_notify an HTTP/1.0 client gets a reset, not an end of body") {
+    Socket client = proxy.connect();
+    client.sendAll(request(cut.port(), "HTTP/1.0"));
+    bool reset = false;
+    client.readToEnd(&reset);
+    CHECK(reset);
+  }
+  SECTION("with close_notify both clients get the whole body and a clean end") {
+    Socket client = proxy.connect();
+    client.sendAll(request(whole.port(), "HTTP/1.1"));
+    Response r = readResponse(client);
+    CHECK(r.status == 200);
+    CHECK(r.chunked);
+    CHECK(r.body == "all of the body");
+    Socket old = proxy.connect();
+    old.sendAll(request(whole.port(), "HTTP/1.0"));
+    bool reset = true;
+    std::string seen = old.readToEnd(&reset);
+    CHECK_FALSE(reset);
+    CHECK(seen.size() >= 15);
+    CHECK(seen.substr(seen.size() - 15) == "all of the body");
+  }
+}
