@@ -21,6 +21,8 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
   dns.servers = config.dnsServers;
+  dns.cache.maxEntries = static_cast<size_t>(config.dnsCacheSize);
+  dns.cache.negativeTtlMs = config.dnsNegativeTtlMs;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   http::ParserLimits request;
