@@ -65,9 +65,8 @@ std::string procNetAddress(const SocketAddress& address) {
   return text;
 }
 
-// Whether a listening socket on exactly `address` exists that is none of `ours` (by inode):
-// a process of the same user that joined the SO_REUSEPORT group in the instant between our
-// check and our bind. False when /proc is not there to ask.
+} // namespace
+
 bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& ours) {
   std::vector<unsigned long> inodes;
   for (int fd : ours) {
@@ -96,8 +95,6 @@ bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& our
   }
   return false;
 }
-
-} // namespace
 
 std::vector<int> openListenSockets(const SocketAddress& requested, unsigned count, int backlog) {
   // First a socket without SO_REUSEPORT: its bind fails against any listener on the address,

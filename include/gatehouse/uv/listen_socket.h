@@ -19,6 +19,10 @@ class TcpStream;
 // alone would let join) fails with "Address already in use". Throws std::runtime_error naming
 // the address (start-up only). Returns the fds.
 std::vector<int> openListenSockets(const SocketAddress& address, unsigned count, int backlog);
+// Whether a listening socket on exactly `address` exists that is none of `ours` (by inode,
+// from /proc/net/tcp or tcp6): another process of the same user in the SO_REUSEPORT group.
+// False when /proc cannot be read.
+bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& ours);
 // The address a socket is bound to (the real port after binding port 0).
 SocketAddress boundAddress(int fd);
 
