@@ -2,6 +2,9 @@
 // certificates (495/496), certificate reload, and origins fetched over TLS.
 
 #include <catch2/catch.hpp>
+#include <future>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "../support/fake_upstream.h"
 #include "../support/proxy_harness.h"
@@ -239,4 +242,47 @@ TEST_CASE("a TLS origin's body that ends at close is complete only with close_no
     CHECK(seen.size() >= 15);
     CHECK(seen.substr(seen.size() - 15) == "all of the body");
   }
+}
+
+TEST_CASE("a TLS client that ends a tunnel without close_notify half-closes it, bytes kept") {
+  TestCertificates certs;
+  // What the origin behind the tunnel read, and whether its end was a reset.
+  std::promise<std::pair<std::string, bool>> seen;
+  FakeUpstream origin([&seen](UpstreamPeer& peer) {
+    bool reset = false;
+    std::string data = peer.socket().readToEnd(&reset);
+    seen.set_value({data, reset});
+  });
+  ProxyHarness proxy(tlsConfig(certs));
+  Socket tcp = Socket::connectTo(proxy.server().boundTlsAddresses().at(0).port());
+  timeval timeout{10, 0};
+  ::setsockopt(tcp.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  REQUIRE(SSL_CTX_load_verify_locations(ctx.get(), certs.path("ca.pem").c_str(), nullptr) == 1);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), tcp.fd());
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  REQUIRE(SSL_connect(ssl.get()) == 1);
+  const std::string connect =
+      "CONNECT " + origin.hostPort() + " HTTP/1.1\r\nHost: " + origin.hostPort() + "\r\n\r\n";
+  REQUIRE(SSL_write(ssl.get(), connect.data(), static_cast<int>(connect.size())) > 0);
+  std::string answer;
+  char buf[1024];
+  while (answer.find("\r\n\r\n") == std::string::npos) {
+    int n = SSL_read(ssl.get(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  REQUIRE(answer.rfind("HTTP/1.1 200", 0) == 0);
+  const std::string payload = "last bytes before a bare TCP close";
+  REQUIRE(SSL_write(ssl.get(), payload.data(), static_cast<int>(payload.size())) > 0);
+  ::shutdown(tcp.fd(), SHUT_WR); // FIN with no close_notify before it
+
+  auto result = seen.get_future();
+  REQUIRE(result.wait_for(kIoTimeout) == std::future_status::ready);
+  auto [data, reset] = result.get();
+  CHECK(data == payload);
+  CHECK_FALSE(reset); // a half-close, as for a plain client, not a reset
 }
