@@ -1,5 +1,5 @@
 #pragma once
-// An event loop and what every connection on it shares. Only src/uv/ and main include <uv.h>;
+// An event loop and what every connection on it shares. Only src/uv/ includes <uv.h>;
 // the rest of the proxy sees these opaque wrappers.
 
 #include <cstddef>
