@@ -98,17 +98,21 @@ bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& our
 
 std::vector<int> openListenSockets(const SocketAddress& requested, unsigned count, int backlog) {
   // First a socket without SO_REUSEPORT: its bind fails against any listener on the address,
-  // with SO_REUSEPORT or without, whoever owns it. It also fixes the port when 0 was asked.
+  // with SO_REUSEPORT or without, whoever owns it. It also fixes the port when 0 was asked,
+  // and holds it (bound, never listening, so the group's SO_REUSEADDR binds pass it) until
+  // the group listens: no outgoing connection can take that port in between.
   int probe = bindSocket(requested, false);
   if (probe < 0) {
     failListen(requested, -probe);
   }
   const SocketAddress address = boundAddress(probe);
-  ::close(probe);
   std::vector<int> fds;
-  auto closeAll = [&fds] {
+  auto closeAll = [&fds, &probe] {
     for (int fd : fds) {
       ::close(fd);
+    }
+    if (probe >= 0) {
+      ::close(probe);
     }
   };
   for (unsigned i = 0; i < count; ++i) {
@@ -123,6 +127,8 @@ std::vector<int> openListenSockets(const SocketAddress& requested, unsigned coun
     }
     fds.push_back(fd);
   }
+  ::close(probe);
+  probe = -1;
   // A second process started in the same instant could have joined between probe and bind;
   // then both refuse the port rather than share it.
   if (foreignListenerOn(address, fds)) {
