@@ -412,8 +412,8 @@ void ClientConnection::authorize() {
   }
   // A client certificate the TLS listener verified can stand in for Basic credentials.
   if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr &&
-                                                           context_.config.tlsClientCertAuth &&
-                                                           session->clientCertificate() == 1) {
+                                                              context_.config.tlsClientCertAuth &&
+                                                              session->clientCertificate() == 1) {
     exchange().user = "cert:" + session->clientSubject();
     continueRequest();
     return;
@@ -1083,7 +1083,7 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
 }
 
 void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
-                                         const std::string& detail) {
+                                            const std::string& detail) {
   if (status != uv::FilterStatus::WrongProtocol || state_ != State::ReadingHead) {
     log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
                      clientAddress_, detail);

@@ -136,7 +136,7 @@ private:
   void onStreamShutdown(uv::TcpStream& stream, int status) override;
   void onStreamClosed(uv::TcpStream& stream) override;
   void onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus status,
-                         const std::string& detail) override;
+                            const std::string& detail) override;
   // uv::TimerHandler
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;
