@@ -163,7 +163,9 @@ std::vector<Setting> buildSettings() {
        durationSetting(&Config::requestHeadTimeoutMs)},
       {"dns_timeout", "Time allowed for a DNS lookup", false,
        durationSetting(&Config::dnsTimeoutMs)},
-      {"dns_cache_size", "Host names each worker keeps DNS answers for (least recently used go)",
+      {"dns_cache_size",
+       "Host names with addresses each worker remembers (and a quarter as many that do not "
+       "resolve); the least recently used go",
        false, countSetting(&Config::dnsCacheSize, 0, 1'000'000)},
       {"dns_negative_ttl", "How long a name that does not resolve is remembered (0s: not at all)",
        false,

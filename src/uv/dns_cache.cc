@@ -9,12 +9,13 @@ const DnsCache::Answer* DnsCache::find(const std::string& host, uint64_t now) {
   if (it == index_.end()) {
     return nullptr;
   }
+  List& list = listFor(it->second->answer);
   if (it->second->expiresAt <= now) {
-    entries_.erase(it->second);
+    list.erase(it->second);
     index_.erase(it);
     return nullptr;
   }
-  entries_.splice(entries_.begin(), entries_, it->second); // most recently used now
+  list.splice(list.begin(), list, it->second); // most recently used now
   return &it->second->answer;
 }
 
@@ -42,23 +43,23 @@ void DnsCache::storeNegative(const std::string& host, std::string errorName,
 }
 
 void DnsCache::store(const std::string& host, Answer answer, uint64_t expiresAt, uint64_t now) {
-  if (options_.maxEntries == 0) {
-    return;
-  }
+  // A new answer replaces an old one, whichever kind either is.
   if (auto it = index_.find(host); it != index_.end()) {
-    it->second->answer = std::move(answer);
-    it->second->expiresAt = expiresAt;
-    entries_.splice(entries_.begin(), entries_, it->second);
+    listFor(it->second->answer).erase(it->second);
+    index_.erase(it);
+  }
+  List& list = listFor(answer);
+  const size_t limit = answer.negative() ? options_.maxNegativeEntries : options_.maxEntries;
+  if (limit == 0) {
     return;
   }
   // Room first: expired entries at the cold end, then the least recently used ones.
-  while (!entries_.empty() &&
-         (index_.size() >= options_.maxEntries || entries_.back().expiresAt <= now)) {
-    index_.erase(entries_.back().host);
-    entries_.pop_back();
+  while (!list.empty() && (list.size() >= limit || list.back().expiresAt <= now)) {
+    index_.erase(list.back().host);
+    list.pop_back();
   }
-  entries_.push_front(Entry{host, std::move(answer), expiresAt});
-  index_.emplace(host, entries_.begin());
+  list.push_front(Entry{host, std::move(answer), expiresAt});
+  index_.emplace(host, list.begin());
 }
 
 } // namespace gatehouse::uv

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "../support/fake_dns.h"
+#include "../support/fake_upstream.h"
 #include "../support/proxy_harness.h"
 
 using namespace gatehouse::test;
@@ -46,23 +47,36 @@ TEST_CASE("a name that does not exist is asked once, then answered from the cach
 }
 
 TEST_CASE("the DNS cache keeps at most dns_cache_size names, least recently used out first") {
-  FakeDns dns({});
+  // "Connection: close": no pooled upstream connection answers in place of the cache.
+  FakeUpstream upstream(
+      FakeUpstream::serve(FakeUpstream::okResponse("cached", "Connection: close\r\n")));
+  FakeDns dns(std::map<std::string, std::string>{
+      {"a.test", "127.0.0.1"}, {"b.test", "127.0.0.1"}, {"c.test", "127.0.0.1"}});
   auto config = testConfig();
   config.dnsServers = dns.server();
-  config.dnsCacheSize = 2;
+  config.dnsCacheSize = 2; // and 1 name that does not resolve
   ProxyHarness proxy(config);
-  // Whether asking for `host` made the proxy query DNS. Names that do not exist: a name that
-  // resolves would be served from the upstream pool the second time, never asking the cache.
-  auto queried = [&](const std::string& host) {
+  const std::string port = ":" + std::to_string(upstream.port());
+  // Whether asking for `host` made the proxy query DNS.
+  auto queried = [&](const std::string& host, int status) {
     const size_t before = dns.queries();
-    CHECK(statusFor(proxy, host) == 502);
+    CHECK(statusFor(proxy, host) == status);
     return dns.queries() > before;
   };
-  CHECK(queried("a.test"));       // cache: a
-  CHECK(queried("b.test"));       // cache: b a
-  CHECK_FALSE(queried("a.test")); // from the cache, and now the most recent: a b
-  CHECK(queried("c.test"));       // full: b, the least recently used, goes: c a
-  CHECK_FALSE(queried("a.test"));
-  CHECK_FALSE(queried("c.test"));
-  CHECK(queried("b.test")); // it was evicted, so DNS is asked again
+  CHECK(queried("a.test" + port, 200));       // cache: a
+  CHECK(queried("b.test" + port, 200));       // cache: b a
+  CHECK_FALSE(queried("a.test" + port, 200)); // from the cache, now the most recent: a b
+  CHECK(queried("c.test" + port, 200));       // full: b, the least recently used, goes: c a
+  CHECK_FALSE(queried("a.test" + port, 200));
+  CHECK_FALSE(queried("c.test" + port, 200));
+  CHECK(queried("b.test" + port, 200)); // it was evicted, so DNS is asked again
+
+  // Names that do not resolve have their own bound (a quarter, here 1): a flood of them
+  // leaves the names that work in the cache.
+  CHECK(queried("x.test", 502));
+  CHECK(queried("y.test", 502)); // x makes room
+  CHECK(queried("z.test", 502));
+  CHECK_FALSE(queried("z.test", 502));
+  CHECK(queried("x.test", 502));
+  CHECK_FALSE(queried("b.test" + port, 200));
 }

@@ -92,7 +92,7 @@ TEST_CASE("the cache holds at most maxEntries names, dropping the least recently
   cache.storeAddresses("b.test", address("127.0.0.2"), 30, 0);
   cache.storeAddresses("c.test", address("127.0.0.3"), 30, 0);
   REQUIRE(cache.find("a.test", 1) != nullptr); // a is now the most recently used
-  cache.storeNegative("d.test", "ARES_ENOTFOUND", std::nullopt, 2);
+  cache.storeAddresses("d.test", address("127.0.0.4"), 30, 2);
   CHECK(cache.size() == 3);
   CHECK(cache.find("b.test", 3) == nullptr); // the least recently used went
   CHECK(cache.find("a.test", 3) != nullptr);
@@ -102,17 +102,33 @@ TEST_CASE("the cache holds at most maxEntries names, dropping the least recently
   cache.storeAddresses("c.test", address("127.0.0.9"), 30, 4);
   CHECK(cache.size() == 3);
   CHECK(cache.find("c.test", 5)->addresses.front().toString() == "127.0.0.9:0");
+}
 
-  // Many distinct names (random.example.test style) never grow it past the bound.
+TEST_CASE("negative answers have a bound of their own: a flood of them leaves the rest alone") {
+  DnsCache::Options options = small(3);
+  options.maxNegativeEntries = 2;
+  DnsCache cache(options);
+  cache.storeAddresses("works.test", address("127.0.0.1"), 30, 0);
+  // Many distinct names that do not exist (random.example.test style).
   size_t largest = 0;
   for (int i = 0; i < 10'000; ++i) {
     cache.storeNegative("r" + std::to_string(i) + ".example.test", "ARES_ENOTFOUND", std::nullopt,
                         10);
     largest = std::max(largest, cache.size());
   }
-  CHECK(largest == 3);
+  CHECK(largest == 3); // works.test and two negative names
+  CHECK(cache.find("works.test", 11) != nullptr);
   CHECK(cache.find("r9999.example.test", 11) != nullptr);
-  CHECK(cache.find("a.test", 11) == nullptr);
+  CHECK(cache.find("r9998.example.test", 11) != nullptr);
+  CHECK(cache.find("r9997.example.test", 11) == nullptr);
+
+  // A name moving from one kind to the other leaves its old entry behind.
+  cache.storeAddresses("r9999.example.test", address("127.0.0.5"), 30, 12);
+  CHECK(cache.size() == 3);
+  CHECK_FALSE(cache.find("r9999.example.test", 13)->negative());
+  cache.storeNegative("works.test", "ARES_ENODATA", std::nullopt, 14);
+  CHECK(cache.find("works.test", 15)->negative());
+  CHECK(cache.size() == 3);
 }
 
 TEST_CASE("an expired name at the cold end makes room before any live one goes") {
@@ -126,7 +142,9 @@ TEST_CASE("an expired name at the cold end makes room before any live one goes")
 }
 
 TEST_CASE("a cache of size 0 keeps nothing") {
-  DnsCache cache(small(0));
+  DnsCache::Options options = small(0);
+  options.maxNegativeEntries = 0;
+  DnsCache cache(options);
   cache.storeAddresses("a.test", address("127.0.0.1"), 30, 0);
   cache.storeNegative("b.test", "ARES_ENOTFOUND", std::nullopt, 0);
   CHECK(cache.size() == 0);
