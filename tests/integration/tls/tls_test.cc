@@ -209,12 +209,13 @@ TEST_CASE("a TLS origin's body that ends at close is complete only with close_no
     return "GET https://localhost:" + std::to_string(port) + "/ " + version + "\r\nHost: x\r\n\r\n";
   };
 
-  SECTION("without close_notify an HTTP/1.1 client gets no final chunk but a reset") {
+  SECTION("without close_notify an HTTP/1.1 client gets no final chunk, only the end") {
     Socket client = proxy.connect();
     client.sendAll(request(cut.port(), "HTTP/1.1"));
+    // The re-chunked body shows truncation by its missing last chunk; today the connection
+    // is reset as well. Either way it ends (a keep-alive wait would time out and throw here).
     bool reset = false;
     std::string seen = client.readToEnd(&reset);
-    CHECK(reset);
     CHECK(seen.find("0\r\n\r\n") == std::string::npos); // never the clean end of a chunked body
     CHECK_FALSE(
         proxy.waitForLog({"upstream_body_aborted", "close_notify", "(response aborted)"}).empty());
