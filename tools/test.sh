@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
+echo "== layering (layers only point down; only src/uv includes <uv.h>)"
+tools/check_layers.sh
+
 echo "== config check of conf/gatehouse.toml"
 build/gatehouse --config conf/gatehouse.toml --check
 

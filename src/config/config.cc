@@ -185,6 +185,21 @@ std::vector<Setting> buildSettings() {
        durationSetting(&Config::requestHeadTimeoutMs)},
       {"dns_timeout", "Time allowed for a DNS lookup", false,
        durationSetting(&Config::dnsTimeoutMs)},
+      {"dns_cache_size",
+       "Host names with addresses each worker remembers (and a quarter as many that do not "
+       "resolve); the least recently used go",
+       false, countSetting(&Config::dnsCacheSize, 0, 1'000'000)},
+      {"dns_negative_ttl", "How long a name that does not resolve is remembered (0s: not at all)",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         // 0 is allowed here (no negative caching); RFC 2308 suggests at most hours.
+         auto ms = parseDurationMs(v);
+         if (!ms || *ms > 3'600'000) {
+           return "invalid duration \"" + v + "\" (0s to 1h, e.g. 5s)";
+         }
+         c.dnsNegativeTtlMs = *ms;
+         return std::nullopt;
+       }},
       {"dns_servers", "DNS servers as IP[:PORT],... instead of /etc/resolv.conf's", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string rest = v;

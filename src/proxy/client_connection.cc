@@ -170,7 +170,7 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   auto* conn = new ClientConnection(context, stream);
   conn->client_->setNoDelay(true);
   if (tls && context.tlsServer != nullptr) {
-    conn->client_->enableTls(tls::Session::server(context.tlsServer->current()));
+    conn->client_->setFilter(tls::Session::server(context.tlsServer->current()));
     conn->identity_.tlsListener = true;
   }
   if (open > context.config.maxConnections) {
@@ -333,7 +333,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
     return;
   }
-  if (const tls::Session* session = client_->tlsSession(); session != nullptr) {
+  if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr) {
     identity_.certificate = session->clientCertificate();
     identity_.certificateSubject =
         identity_.certificate != 0 ? session->clientSubject() : std::string();
@@ -742,16 +742,16 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
-                                         const std::string& detail) {
-  if (status != tls::Status::NotTls || !machine_.is(State::ReadingHead)) {
+void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
+                                            const std::string& detail) {
+  if (status != uv::FilterStatus::WrongProtocol || !machine_.is(State::ReadingHead)) {
     log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
                      clientAddress_, detail);
     closeNow(false, ConnectionEnd::TlsFailed);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
-  client_->disableTls();
+  client_->removeFilter();
   startBareRecord(context_.loop.now());
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");

@@ -47,16 +47,13 @@ void Server::start() {
   std::vector<std::vector<Worker::Listener>> listenersPerWorker(workers);
   auto bindAll = [&](std::vector<uv::SocketAddress> addresses, bool tls,
                      std::vector<uv::SocketAddress>& bound) {
-    for (uv::SocketAddress address : addresses) {
-      // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
+    for (const uv::SocketAddress& address : addresses) {
+      // One socket per worker in an SO_REUSEPORT group only this process is in.
+      std::vector<int> fds = uv::openListenSockets(address, workers, 1024);
+      bound.push_back(uv::boundAddress(fds.front())); // the real port when 0 was asked
       for (unsigned w = 0; w < workers; ++w) {
-        int fd = uv::openListenSocket(address, 1024);
-        fds_.push_back(fd);
-        listenersPerWorker[w].push_back({fd, tls});
-        if (w == 0) {
-          address = uv::boundAddress(fd);
-          bound.push_back(address);
-        }
+        fds_.push_back(fds[w]);
+        listenersPerWorker[w].push_back({fds[w], tls});
       }
     }
   };

@@ -356,7 +356,12 @@ void UpstreamConnection::onStreamReadEnd(uv::TcpStream&, int status) {
         return;
       }
     }
-    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody, name);
+    // A TLS origin whose TCP ended without close_notify (kEofTruncated) may have been cut
+    // short by anyone on the path: a body that ends at close is then not known to be whole,
+    // so it fails like any cut body and the client sees a reset, never a clean end.
+    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody,
+         status == uv::kEofTruncated ? "TLS closed without close_notify: body may be truncated"
+                                     : name);
     return;
   default:
     return;
@@ -376,7 +381,7 @@ void UpstreamConnection::onStreamConnected(uv::TcpStream&, int status) {
   stream_->setNoDelay(true);
   if (tlsContext_) {
     // The handshake starts with the first write (the request head) and runs on the loop.
-    stream_->enableTls(tls::Session::client(tlsContext_, tlsHost_));
+    stream_->setFilter(tls::Session::client(tlsContext_, tlsHost_));
   }
   stream_->startRead();
   if (events_ != nullptr) {
@@ -400,13 +405,13 @@ void UpstreamConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
-                                           const std::string& detail) {
+void UpstreamConnection::onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus,
+                                              const std::string& detail) {
   if (state_ == State::Idle) {
     close();
     return;
   }
-  const tls::Session* session = stream.tlsSession();
+  const tls::Session* session = tls::sessionOf(stream);
   const bool certificate = session != nullptr && session->certificateError();
   if (session != nullptr && session->handshakeDone()) {
     const bool headSeen = state_ == State::ReadingBody;

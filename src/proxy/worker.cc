@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/worker.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "gatehouse/auth/authenticator.h"
@@ -22,6 +23,12 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
   dns.servers = config.dnsServers;
+  dns.cache.maxEntries = static_cast<size_t>(config.dnsCacheSize);
+  // Names that do not resolve get a quarter of that, so a flood of them cannot push out the
+  // names that work.
+  dns.cache.maxNegativeEntries =
+      config.dnsCacheSize == 0 ? 0 : std::max<size_t>(1, config.dnsCacheSize / 4);
+  dns.cache.negativeTtlMs = config.dnsNegativeTtlMs;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   http::ParserLimits request;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "gatehouse/uv/socket_address.h"
+#include "gatehouse/uv/tcp.h"
 
 namespace gatehouse::tls {
 
@@ -202,7 +203,7 @@ Status Session::receive(std::string_view cipher, std::string& plain, std::string
     sawFirstByte_ = true;
     if (static_cast<unsigned char>(cipher[0]) != 0x16) { // not a TLS handshake record
       error_ = "not a TLS handshake";
-      return Status::NotTls;
+      return Status::WrongProtocol;
     }
   }
   if (!cipher.empty()) {
@@ -255,6 +256,10 @@ std::string Session::clientSubject() const {
   char buf[512];
   X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
   return buf;
+}
+
+Session* sessionOf(const uv::TcpStream& stream) {
+  return dynamic_cast<Session*>(stream.filter());
 }
 
 } // namespace gatehouse::tls

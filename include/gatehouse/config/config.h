@@ -31,7 +31,9 @@ struct Config {
   uint64_t idleTimeoutMs = 120'000;
   uint64_t requestHeadTimeoutMs = 15'000;
   uint64_t dnsTimeoutMs = 5'000;
-  std::string dnsServers; // "IP[:port],...": empty means /etc/resolv.conf
+  std::string dnsServers;            // "IP[:port],...": empty means /etc/resolv.conf
+  uint64_t dnsCacheSize = 10'000;    // names per worker's DNS cache (negative: a quarter)
+  uint64_t dnsNegativeTtlMs = 5'000; // NXDOMAIN/NODATA kept this long (0: not cached)
   std::string logLevel = "info";
   std::string accessLog = "-";
   unsigned workers = 0;  // 0: one per core

@@ -96,8 +96,8 @@ private:
   void onStreamDrained(uv::TcpStream& stream) override;
   void onStreamShutdown(uv::TcpStream& stream, int status) override;
   void onStreamClosed(uv::TcpStream& stream) override;
-  void onStreamTlsFailed(uv::TcpStream& stream, tls::Status status,
-                         const std::string& detail) override;
+  void onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus status,
+                            const std::string& detail) override;
   // uv::TimerHandler
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;

@@ -117,8 +117,8 @@ private:
   void onStreamWriteError(uv::TcpStream& stream, int status) override;
   void onStreamDrained(uv::TcpStream& stream) override;
   void onStreamClosed(uv::TcpStream& stream) override;
-  void onStreamTlsFailed(uv::TcpStream& stream, tls::Status status,
-                         const std::string& detail) override;
+  void onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus status,
+                            const std::string& detail) override;
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;
   void onBodyData(std::string_view data) override;

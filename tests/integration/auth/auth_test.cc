@@ -268,7 +268,7 @@ TEST_CASE("Python urllib's ProxyBasicAuthHandler completes the 407 flow") {
   CHECK_FALSE(proxy.waitForLog({"access", "user=\"sha512\"", "status=200"}).empty());
 }
 
-TEST_CASE("the user file reloads; a broken file keeps the old users") {
+TEST_CASE("the user file reloads - a broken file keeps the old users") {
   UserFile users;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy(authConfig(users));
@@ -341,7 +341,7 @@ TEST_CASE("a 407 to a request waiting for 100 Continue closes, so no body is tak
 }
 
 TEST_CASE(
-    "a 407 carries a Proxy-Status naming the proxy, never the reason; the log says auth_required") {
+    "a 407 carries a Proxy-Status naming the proxy, never the reason - the log says auth_required") {
   UserFile users;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy(authConfig(users));

@@ -67,7 +67,7 @@ TEST_CASE("a request with a non-WebSocket Upgrade answered 200 leaves the connec
   CHECK(upstream.requests()[0].find("Upgrade") == std::string::npos); // hop-by-hop, stripped
 }
 
-TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again; a GET is") {
+TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again - a GET is") {
   // Each upstream connection answers its first request and closes on the second without a
   // word: the proxy sees a reused connection fail before any response byte.
   std::atomic<int> posts{0};
@@ -96,7 +96,7 @@ TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again; a 
   CHECK(upstream.connectionCount() == 1);
 }
 
-TEST_CASE("Host: missing in HTTP/1.1, repeated or invalid is a 400; OWS around values is not") {
+TEST_CASE("Host: missing in HTTP/1.1, repeated or invalid is a 400 - OWS around values is not") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy;
   const std::string target = "http://" + upstream.hostPort() + "/";

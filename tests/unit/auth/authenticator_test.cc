@@ -229,7 +229,7 @@ TEST_CASE("defect 6: the failure table is bounded by evicting the least recent, 
   CHECK(rig.decisions.back().refusal == Refusal::Throttled);
 }
 
-TEST_CASE("defect 6: the hash queue is bounded; overflow is a distinct busy refusal") {
+TEST_CASE("defect 6: the hash queue is bounded - overflow is a distinct busy refusal") {
   AuthOptions options;
   options.maxSlowChecks = 2;
   options.maxFailures = 100;

@@ -165,7 +165,7 @@ TEST_CASE("helper pool: a missing program fails fast instead of hanging") {
   CHECK(results[0].outcome == HelperOutcome::HelperDied);
 }
 
-TEST_CASE("helper pool: the queue is bounded; overflow is refused at once") {
+TEST_CASE("helper pool: the queue is bounded - overflow is refused at once") {
   ScriptDir dir;
   HelperPoolOptions options;
   options.argv = {dir.script("helper.sh", kScript)};

@@ -28,7 +28,7 @@ TEST_CASE("helper replies: OK, ERR and BH with kv-pairs, quoted and %-escaped va
   CHECK(r->note("message").empty());
 }
 
-TEST_CASE("helper replies: the code must stand alone; anything else is Unknown") {
+TEST_CASE("helper replies: the code must stand alone - anything else is Unknown") {
   CHECK(parseHelperReply("OKAY", false)->result == HelperResult::Unknown);
   CHECK(parseHelperReply("ok", false)->result == HelperResult::Unknown);
   CHECK(parseHelperReply("", false)->result == HelperResult::Unknown);

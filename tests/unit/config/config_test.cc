@@ -62,6 +62,8 @@ idle_timeout = "6s"
 request_head_timeout = "7s"
 dns_timeout = "2s"
 dns_servers = "127.0.0.1:5353"
+dns_cache_size = 500
+dns_negative_ttl = "0s"
 log_level = "debug"
 access_log = "off"
 workers = 2
@@ -79,6 +81,8 @@ max_connections = 100
   CHECK(c.connectPorts.allows(563));
   CHECK(c.connectTimeoutMs == 3000);
   CHECK(c.requestHeadTimeoutMs == 7000);
+  CHECK(c.dnsCacheSize == 500);
+  CHECK(c.dnsNegativeTtlMs == 0); // 0s turns negative caching off
   CHECK(c.workers == 2);
   CHECK(c.pseudonym == "edge1");
   CHECK(c.statusMode == gatehouse::errors::StatusMode::Rfc);
@@ -100,6 +104,8 @@ TEST_CASE("config errors name the file and line") {
   CHECK(loadError("pseudonym = \"has space\"\n").rfind("test.toml:1: pseudonym:", 0) == 0);
   CHECK(loadError("allow_trace = \"yes\"\n").rfind("test.toml:1: allow_trace:", 0) == 0);
   CHECK(loadError("dns_servers = \"dns.example\"\n").rfind("test.toml:1: dns_servers:", 0) == 0);
+  CHECK(loadError("dns_negative_ttl = \"2h\"\n").rfind("test.toml:1: dns_negative_ttl:", 0) == 0);
+  CHECK(loadError("dns_cache_size = -1\n").rfind("test.toml:1: dns_cache_size:", 0) == 0);
   CHECK(loadError("[section]\nx = 1\n").rfind("test.toml:1: unknown key", 0) == 0);
   // A TOML syntax error reports its line too.
   CHECK(loadError("a = 1\nthis is not toml\n").rfind("test.toml:2:", 0) == 0);

@@ -40,7 +40,7 @@ struct Recorder final : ProcessHandler {
 
 } // namespace
 
-TEST_CASE("a child's output arrives; close() kills and reaps it") {
+TEST_CASE("a child's output arrives - close() kills and reaps it") {
   std::signal(SIGPIPE, SIG_IGN);
   Loop loop;
   Recorder recorder;
