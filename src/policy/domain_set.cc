@@ -1,0 +1,207 @@
+#include "gatehouse/policy/domain_set.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace gatehouse::policy {
+
+namespace {
+
+constexpr size_t kBlockSize = 64 * 1024;
+
+// Checks a DNS name (lower case, no trailing dot); "" when valid, else why not.
+std::string nameProblem(std::string_view name) {
+  if (name.empty()) {
+    return "empty domain";
+  }
+  if (name.size() > 253) {
+    return "domain longer than 253 characters";
+  }
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) {
+        return "empty label";
+      }
+      label = 0;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) {
+      if (c == '*') {
+        return "'*' is only allowed as a leading \"*.\"";
+      }
+      return "character not allowed in a domain";
+    }
+    if (++label > 63) {
+      return "label longer than 63 characters";
+    }
+  }
+  return label == 0 ? "empty label" : "";
+}
+
+std::string_view trimSpace(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+} // namespace
+
+std::string_view DomainSet::store(std::string_view name) {
+  if (blocks_.empty() || blockUsed_ + name.size() > blockSize_) {
+    blockSize_ = std::max(kBlockSize, name.size());
+    blocks_.push_back(std::make_unique<char[]>(blockSize_));
+    arenaBytes_ += blockSize_;
+    blockUsed_ = 0;
+  }
+  char* at = blocks_.back().get() + blockUsed_;
+  std::memcpy(at, name.data(), name.size());
+  blockUsed_ += name.size();
+  return {at, name.size()};
+}
+
+bool DomainSet::add(std::string_view pattern, std::string& error) {
+  if (pattern.size() > 300) {
+    error = "pattern longer than 253 characters";
+    return false;
+  }
+  char lowered[304];
+  size_t n = 0;
+  for (char c : pattern) {
+    lowered[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  std::string_view name(lowered, n);
+  if (!name.empty() && name.back() == '.') {
+    name.remove_suffix(1);
+  }
+  uint8_t kind = kExact;
+  if (name.starts_with("*.")) {
+    kind = kBelow;
+    name.remove_prefix(2);
+  } else if (name.starts_with(".")) {
+    kind = kExact | kBelow;
+    name.remove_prefix(1);
+  }
+  if (name == "*" || pattern == "*") {
+    error = "\"*\" would match every host (leave hosts out of the rule instead)";
+    return false;
+  }
+  if (std::string problem = nameProblem(name); !problem.empty()) {
+    error = problem;
+    return false;
+  }
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    index_.emplace(store(name), kind);
+  } else {
+    it->second |= kind;
+  }
+  ++patterns_;
+  return true;
+}
+
+bool DomainSet::matches(std::string_view host) const {
+  if (index_.empty() || host.empty()) {
+    return false;
+  }
+  if (auto it = index_.find(host); it != index_.end() && (it->second & kExact)) {
+    return true;
+  }
+  // Each parent domain of the host, longest first: a.b.example.com -> b.example.com -> ...
+  for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
+    if (auto it = index_.find(host.substr(dot + 1)); it != index_.end() && (it->second & kBelow)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string DomainSet::matchingPattern(std::string_view host) const {
+  if (auto it = index_.find(host); it != index_.end() && (it->second & kExact)) {
+    return std::string(host);
+  }
+  for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
+    if (auto it = index_.find(host.substr(dot + 1)); it != index_.end() && (it->second & kBelow)) {
+      return "*." + std::string(host.substr(dot + 1));
+    }
+  }
+  return "";
+}
+
+size_t DomainSet::memoryBytes() const {
+  // Node: key, value, next pointer and cached hash, rounded to malloc's 16-byte granules.
+  size_t node = (sizeof(void*) + sizeof(std::pair<const std::string_view, uint8_t>) +
+                 sizeof(size_t) + 8 + 15) /
+                16 * 16;
+  return arenaBytes_ + index_.size() * node + index_.bucket_count() * sizeof(void*);
+}
+
+void DomainSet::loadText(std::string_view text, const std::string& name,
+                         std::vector<std::string>& errors, size_t maxErrors) {
+  size_t lineNumber = 0;
+  size_t bad = 0;
+  while (!text.empty()) {
+    ++lineNumber;
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (size_t hash = line.find('#'); hash != std::string_view::npos) {
+      line = line.substr(0, hash);
+    }
+    line = trimSpace(line);
+    if (line.empty()) {
+      continue;
+    }
+    std::string error;
+    if (line.find_first_of(" \t") != std::string_view::npos) {
+      error = "one domain per line";
+    } else {
+      add(line, error);
+    }
+    if (!error.empty()) {
+      if (++bad <= maxErrors) {
+        errors.push_back(name + ":" + std::to_string(lineNumber) + ": " + error);
+      }
+    }
+  }
+  if (bad > maxErrors) {
+    errors.push_back(name + ": " + std::to_string(bad - maxErrors) + " more bad lines");
+  }
+}
+
+bool DomainSet::loadFile(const std::string& path, std::vector<std::string>& errors,
+                         size_t maxErrors) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    errors.push_back(path + ": cannot read the hosts file: " + std::strerror(errno));
+    return false;
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n <= 0) {
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
+  // About 20 bytes a line; reserving avoids rehashing a 100,000-entry index while loading.
+  index_.reserve(index_.size() + text.size() / 20);
+  loadText(text, path, errors, maxErrors);
+  return true;
+}
+
+} // namespace gatehouse::policy
