@@ -100,6 +100,7 @@ bool DomainSet::add(std::string_view pattern, std::string& error) {
   auto it = index_.find(name);
   if (it == index_.end()) {
     index_.emplace(store(name), kind);
+    lengths_.set(name.size());
   } else {
     it->second |= kind;
   }
@@ -108,15 +109,22 @@ bool DomainSet::add(std::string_view pattern, std::string& error) {
 }
 
 bool DomainSet::matches(std::string_view host) const {
-  if (index_.empty() || host.empty()) {
+  if (index_.empty() || host.empty() || host.size() > 253) {
     return false;
   }
-  if (auto it = index_.find(host); it != index_.end() && (it->second & kExact)) {
+  auto has = [this](std::string_view name, uint8_t kind) {
+    if (!lengths_.test(name.size())) {
+      return false;
+    }
+    auto it = index_.find(name);
+    return it != index_.end() && (it->second & kind) != 0;
+  };
+  if (has(host, kExact)) {
     return true;
   }
   // Each parent domain of the host, longest first: a.b.example.com -> b.example.com -> ...
   for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
-    if (auto it = index_.find(host.substr(dot + 1)); it != index_.end() && (it->second & kBelow)) {
+    if (has(host.substr(dot + 1), kBelow)) {
       return true;
     }
   }

@@ -57,16 +57,14 @@ std::vector<std::string_view> splitDots(std::string_view text) {
 }
 
 // WHATWG "ends in a number checker": the last label (ignoring one trailing dot) is all
-// digits or a valid IPv4 number, so the host must be parsed as IPv4 or refused.
+// digits or a valid IPv4 number, so the host must be parsed as IPv4 or refused. Runs on every
+// request: no allocation.
 bool endsInNumber(std::string_view host) {
-  auto parts = splitDots(host);
-  if (parts.back().empty()) {
-    if (parts.size() == 1) {
-      return false;
-    }
-    parts.pop_back();
+  if (host.size() > 1 && host.back() == '.') {
+    host.remove_suffix(1);
   }
-  std::string_view last = parts.back();
+  size_t dot = host.rfind('.');
+  std::string_view last = dot == std::string_view::npos ? host : host.substr(dot + 1);
   if (!last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos) {
     return true;
   }

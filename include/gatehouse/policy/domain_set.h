@@ -8,6 +8,7 @@
 //   *.example.com   any host below example.com, not example.com itself
 //   .example.com    example.com and any host below it (Squid's dstdomain spelling)
 
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,6 +60,9 @@ private:
   size_t blockSize_ = 0;
   size_t arenaBytes_ = 0;
   std::unordered_map<std::string_view, uint8_t> index_;
+  // Lengths of the stored names: a lookup for a length nobody has is skipped without hashing
+  // (most of them, for short lists).
+  std::bitset<256> lengths_;
   size_t patterns_ = 0;
 };
 
