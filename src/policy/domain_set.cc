@@ -1,5 +1,6 @@
 #include "gatehouse/policy/domain_set.h"
 
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@ namespace gatehouse::policy {
 namespace {
 
 constexpr size_t kBlockSize = 64 * 1024;
+constexpr off_t kMaxFileBytes = 256 * 1024 * 1024;
 
 // Checks a DNS name (lower case, no trailing dot); "" when valid, else why not.
 std::string nameProblem(std::string_view name) {
@@ -188,11 +190,18 @@ bool DomainSet::loadFile(const std::string& path, std::vector<std::string>& erro
                          size_t maxErrors) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    errors.push_back(path + ": cannot read the hosts file: " + std::strerror(errno));
     if (fd >= 0) {
       ::close(fd);
     }
-    errors.push_back(path + ": cannot read the hosts file: " + std::strerror(errno));
+    return false;
+  }
+  // A bounded read of a regular file: not a FIFO or device that never ends.
+  if (!S_ISREG(st.st_mode) || st.st_size > kMaxFileBytes) {
+    ::close(fd);
+    errors.push_back(path + ": cannot read the hosts file: " +
+                     (S_ISREG(st.st_mode) ? "larger than 256 MiB" : "not a regular file"));
     return false;
   }
   std::string text(static_cast<size_t>(st.st_size), '\0');

@@ -97,6 +97,10 @@ TEST_CASE("hosts files: comments, blanks, case, trailing dots, file:line errors"
   CHECK_FALSE(set.loadFile("/nonexistent/gatehouse-list.txt", errors));
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("cannot read") != std::string::npos);
+  errors.clear();
+  CHECK_FALSE(set.loadFile("/tmp", errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == "/tmp: cannot read the hosts file: not a regular file");
 }
 
 TEST_CASE("a 100,000-entry hosts file loads fast and lookups stay cheap",
