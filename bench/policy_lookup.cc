@@ -1,5 +1,5 @@
 // What a 100,000-entry hosts_file costs per request: load time and memory of the list, then
-// the time of Policy::decide (every rule tried, as for a request no rule matches) with the
+// the time of EgressPolicy::decide (every rule tried, as for a request no rule matches) with the
 // big list against the same rules with a ten-entry list. Bounded: fixed iteration counts.
 // Build and run on demand: bench/policy_lookup.sh (target bench_policy, not built by default).
 
@@ -39,7 +39,7 @@ std::string writeList(const std::string& path, int entries) {
   return path;
 }
 
-std::shared_ptr<const policy::Policy> policyWith(const std::string& list) {
+std::shared_ptr<const policy::EgressPolicy> policyWith(const std::string& list) {
   config::Config c;
   config::loadString("listen = [\"127.0.0.1:3128\"]\n"
                      "[[rule]]\nname = \"blocklist\"\naction = \"deny\"\nhosts_file = \"" +
@@ -51,13 +51,13 @@ std::shared_ptr<const policy::Policy> policyWith(const std::string& list) {
                          "clients = [\"10.0.0.0/8\"]\nports = [80, 443]\n",
                      "bench.toml", c);
   config::validate(c);
-  return policy::Policy::compile(c);
+  return policy::EgressPolicy::compile(c);
 }
 
 // Nanoseconds per decide() over `hosts`, `rounds` times each.
-double nsPerDecision(const policy::Policy& p, const std::vector<std::string>& hosts, int rounds,
-                     size_t& allowed) {
-  policy::RequestFacts facts;
+double nsPerDecision(const policy::EgressPolicy& p, const std::vector<std::string>& hosts,
+                     int rounds, size_t& allowed) {
+  policy::RuleFacts facts;
   facts.client = *policy::IpAddress::parse("192.0.2.10"); // matches no client rule
   facts.port = 443;
   facts.method = "CONNECT";

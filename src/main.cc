@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   Config config;
-  std::shared_ptr<const gatehouse::policy::Policy> policy;
+  std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
   try {
     if (!configPath.empty()) {
       gatehouse::config::loadFile(configPath, config);
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       }
     }
     gatehouse::config::validate(config);
-    policy = gatehouse::policy::Policy::compile(config);
+    policy = gatehouse::policy::EgressPolicy::compile(config);
     if (auto problem = gatehouse::policy::openProxyProblem(config)) {
       throw ConfigError(*problem);
     }

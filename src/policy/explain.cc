@@ -97,7 +97,7 @@ std::optional<ExplainQuery> parseExplainQuery(std::string_view text, std::string
   return q;
 }
 
-std::string explain(const Policy& policy, const ExplainQuery& query, bool& denied) {
+std::string explain(const EgressPolicy& policy, const ExplainQuery& query, bool& denied) {
   denied = false;
   std::string out;
   bool connect = query.method == "CONNECT";
@@ -149,7 +149,7 @@ std::string explain(const Policy& policy, const ExplainQuery& query, bool& denie
     out += "host: \"" + rawHost + "\" normalised to " + host->text + "\n";
   }
 
-  RequestFacts facts;
+  RuleFacts facts;
   facts.client = query.client;
   if (query.user) {
     facts.user = *query.user;
@@ -203,7 +203,7 @@ std::string explain(const Policy& policy, const ExplainQuery& query, bool& denie
   if (address) {
     ConnectVerdict verdict = policy.atConnect(
         [&] {
-          RequestFacts f = facts;
+          RuleFacts f = facts;
           f.resolved = address;
           return f;
         }(),

@@ -37,7 +37,7 @@ bool anyContains(const std::vector<Cidr>& ranges, const IpAddress& address) {
 
 // Tries one rule. Conditions are checked cheapest first, `cidrs` last, so a rule reports
 // Pending only when everything else about it holds. `explain` fills the reason.
-MatchResult matchRule(const Rule& rule, const RequestFacts& facts, bool explain) {
+MatchResult matchRule(const Rule& rule, const RuleFacts& facts, bool explain) {
   auto no = [&](auto&& describe) -> MatchResult {
     return {Match::No, explain ? describe() : std::string()};
   };
@@ -213,8 +213,8 @@ Rule compileRule(const config::RuleSpec& spec) {
 
 } // namespace
 
-std::shared_ptr<const Policy> Policy::compile(const config::Config& config) {
-  auto policy = std::make_shared<Policy>();
+std::shared_ptr<const EgressPolicy> EgressPolicy::compile(const config::Config& config) {
+  auto policy = std::make_shared<EgressPolicy>();
   for (const config::RuleSpec& spec : config.rules) {
     policy->rules_.push_back(compileRule(spec));
     policy->needsGroups_ = policy->needsGroups_ || !spec.groups.empty();
@@ -226,7 +226,7 @@ std::shared_ptr<const Policy> Policy::compile(const config::Config& config) {
   return policy;
 }
 
-Decision Policy::decide(const RequestFacts& facts, std::vector<RuleTrace>* trace) const {
+Decision EgressPolicy::decide(const RuleFacts& facts, std::vector<RuleTrace>* trace) const {
   Decision decision;
   for (const Rule& rule : rules_) {
     MatchResult result = matchRule(rule, facts, trace != nullptr);
@@ -257,7 +257,7 @@ Decision Policy::decide(const RequestFacts& facts, std::vector<RuleTrace>* trace
   return decision;
 }
 
-ConnectVerdict Policy::atConnect(const RequestFacts& facts, const Decision& headDecision) const {
+ConnectVerdict EgressPolicy::atConnect(const RuleFacts& facts, const Decision& headDecision) const {
   ConnectVerdict verdict;
   verdict.decision = headDecision;
   if (!facts.resolved) {
@@ -290,7 +290,7 @@ ConnectVerdict Policy::atConnect(const RequestFacts& facts, const Decision& head
   return verdict;
 }
 
-std::string_view Policy::route(const Decision& decision) const {
+std::string_view EgressPolicy::route(const Decision& decision) const {
   if (decision.rule != nullptr && !decision.rule->via.empty()) {
     return decision.rule->via;
   }

@@ -33,6 +33,6 @@ std::optional<ExplainQuery> parseExplainQuery(std::string_view text, std::string
 
 // The explanation, one fact per line, ending with a "decision: ..." line. `denied` is set
 // when the request would be refused (rule, default or guard).
-std::string explain(const Policy& policy, const ExplainQuery& query, bool& denied);
+std::string explain(const EgressPolicy& policy, const ExplainQuery& query, bool& denied);
 
 } // namespace gatehouse::policy

@@ -22,8 +22,8 @@
 // the caller resolves them before asking, only when needsGroups() is true and there is a
 // user, and passes them in facts.groups; a rule's `groups` holds when any group is shared.
 //
-// A compiled Policy is immutable and shared (shared_ptr<const Policy>): a reload builds a
-// new one, and requests in flight keep the one they were decided with.
+// A compiled EgressPolicy is immutable and shared (shared_ptr<const EgressPolicy>): a reload builds
+// a new one, and requests in flight keep the one they were decided with.
 
 #include <cstdint>
 #include <memory>
@@ -44,7 +44,7 @@ namespace gatehouse::policy {
 using config::RuleAction;
 
 // What the policy knows about a request. Views must outlive the call.
-struct RequestFacts {
+struct RuleFacts {
   IpAddress client;
   std::optional<std::string_view> user; // authenticated user, if any
   std::span<const std::string> groups;  // the user's groups (see needsGroups())
@@ -107,16 +107,16 @@ struct RuleTrace {
   std::string reason; // the first condition that failed, or why it matched
 };
 
-class Policy {
+class EgressPolicy {
 public:
   // Compiles the config's rules, parents and guard settings. Loads hosts files. Throws
   // config::ConfigError naming file and line for bad CIDRs, patterns, hosts file lines.
-  static std::shared_ptr<const Policy> compile(const config::Config& config);
+  static std::shared_ptr<const EgressPolicy> compile(const config::Config& config);
 
   // Head-time decision (step 1). `trace`, if given, receives one entry per rule considered.
-  Decision decide(const RequestFacts& facts, std::vector<RuleTrace>* trace = nullptr) const;
+  Decision decide(const RuleFacts& facts, std::vector<RuleTrace>* trace = nullptr) const;
   // Connect-time check for one resolved address (step 2). `facts.resolved` must be set.
-  ConnectVerdict atConnect(const RequestFacts& facts, const Decision& headDecision) const;
+  ConnectVerdict atConnect(const RuleFacts& facts, const Decision& headDecision) const;
 
   // The route for an allowed request: "direct" or a parent name.
   std::string_view route(const Decision& decision) const;

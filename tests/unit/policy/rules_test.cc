@@ -23,8 +23,8 @@ config::Config load(const std::string& text) {
   return c;
 }
 
-std::shared_ptr<const Policy> compile(const std::string& text) {
-  return Policy::compile(load(text));
+std::shared_ptr<const EgressPolicy> compile(const std::string& text) {
+  return EgressPolicy::compile(load(text));
 }
 
 // Loads and compiles; returns the error message ("" if none).
@@ -49,12 +49,12 @@ struct Request {
 
   // Keeps the strings the facts point into.
   NormalisedHost normalised;
-  RequestFacts facts() {
+  RuleFacts facts() {
     std::string error;
     auto h = normaliseHost(host, error);
     REQUIRE(h);
     normalised = *h;
-    RequestFacts f;
+    RuleFacts f;
     f.client = *IpAddress::parse(client);
     if (user) {
       f.user = *user;
@@ -72,7 +72,7 @@ struct Request {
   }
 };
 
-std::string decidedBy(const Policy& p, Request r) {
+std::string decidedBy(const EgressPolicy& p, Request r) {
   Decision d = p.decide(r.facts());
   if (d.pendingAddress) {
     return "pending";
@@ -230,7 +230,7 @@ hosts = [".corp.example"]
 
   // A name: pending at head time, decided per address at connect time.
   r.host = "wiki.corp.example";
-  RequestFacts head = r.facts();
+  RuleFacts head = r.facts();
   Decision d = p->decide(head);
   CHECK(d.pendingAddress);
   CHECK(d.rule == nullptr);
