@@ -1,5 +1,7 @@
 #include "gatehouse/policy/domain_set.h"
 
+#include "gatehouse/policy/host_name.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -94,6 +96,18 @@ bool DomainSet::add(std::string_view pattern, std::string& error) {
   if (name == "*" || pattern == "*") {
     error = "\"*\" would match every host (leave hosts out of the rule instead)";
     return false;
+  }
+  // Requests name IPv4 hosts by their canonical dotted quad (normaliseHost), so a pattern
+  // ending in a number is an address: store it the same way, or refuse it.
+  std::string canonical;
+  if (endsInNumber(name)) {
+    auto address = parseLenientIpv4(name);
+    if (kind != kExact || !address) {
+      error = address ? "an IP address cannot have names below it" : "invalid IPv4 address";
+      return false;
+    }
+    canonical = address->toString();
+    name = canonical;
   }
   if (std::string problem = nameProblem(name); !problem.empty()) {
     error = problem;

@@ -56,6 +56,12 @@ std::vector<std::string_view> splitDots(std::string_view text) {
   }
 }
 
+bool isNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+} // namespace
+
 // WHATWG "ends in a number checker": the last label (ignoring one trailing dot) is all
 // digits or a valid IPv4 number, so the host must be parsed as IPv4 or refused. Runs on every
 // request: no allocation.
@@ -70,12 +76,6 @@ bool endsInNumber(std::string_view host) {
   }
   return parseIpv4Number(last).has_value();
 }
-
-bool isNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-} // namespace
 
 std::optional<IpAddress> parseLenientIpv4(std::string_view text) {
   if (text.empty() || text.size() > 64) {

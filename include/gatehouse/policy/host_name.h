@@ -26,6 +26,10 @@ struct NormalisedHost {
 // that are not plain DNS names (empty labels, non-ASCII, a zone index, over 253 characters).
 std::optional<NormalisedHost> normaliseHost(std::string_view host, std::string& error);
 
+// WHATWG "ends in a number": the last label (one trailing dot ignored) is all digits or an
+// IPv4 number (0x..., 0...), so the host is an IPv4 address or invalid, never a name.
+bool endsInNumber(std::string_view host);
+
 // WHATWG "IPv4 parser" alone: nullopt if `text` is not an IPv4 address in any accepted form.
 std::optional<IpAddress> parseLenientIpv4(std::string_view text);
 

@@ -40,6 +40,13 @@ TEST_CASE("exact names, *.suffix and .domain patterns", "[policy][domains]") {
   CHECK(set.matchingPattern("x.below.example") == "*.below.example");
   CHECK(set.matchingPattern("nope.example").empty());
 
+  // IPv4 patterns are stored as the dotted quad requests are normalised to.
+  DomainSet addresses = setOf({"10.0.0.1", "0x7f.1", "2130706434"});
+  CHECK(addresses.matches("10.0.0.1"));
+  CHECK(addresses.matches("127.0.0.1"));
+  CHECK(addresses.matches("127.0.0.2"));
+  CHECK_FALSE(addresses.matches("0x7f.1"));
+
   // The same name as exact and as suffix: both apply.
   DomainSet merged = setOf({"merged.example", "*.merged.example"});
   CHECK(merged.matches("merged.example"));
@@ -49,8 +56,9 @@ TEST_CASE("exact names, *.suffix and .domain patterns", "[policy][domains]") {
 TEST_CASE("bad patterns are refused with a reason", "[policy][domains]") {
   DomainSet set;
   std::string error;
-  for (const char* bad : {"*", "*.", "a.*.b", "*example.com", "a..b", "", ".", "sp ace.example",
-                          "b\xc3\xbc.example", "x/y.example"}) {
+  for (const char* bad :
+       {"*", "*.", "a.*.b", "1.2.3.256", "*.10.0.0.1", ".example.123", "*example.com", "a..b", "",
+        ".", "sp ace.example", "b\xc3\xbc.example", "x/y.example"}) {
     INFO(bad);
     error.clear();
     CHECK_FALSE(set.add(bad, error));
