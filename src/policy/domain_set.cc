@@ -2,6 +2,7 @@
 
 #include "gatehouse/policy/host_name.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -12,7 +13,6 @@ namespace gatehouse::policy {
 
 namespace {
 
-constexpr size_t kBlockSize = 64 * 1024;
 constexpr off_t kMaxFileBytes = 256 * 1024 * 1024;
 
 // Checks a DNS name (lower case, no trailing dot); "" when valid, else why not.
@@ -58,17 +58,46 @@ std::string_view trimSpace(std::string_view s) {
 
 } // namespace
 
-std::string_view DomainSet::store(std::string_view name) {
-  if (blocks_.empty() || blockUsed_ + name.size() > blockSize_) {
-    blockSize_ = std::max(kBlockSize, name.size());
-    blocks_.push_back(std::make_unique<char[]>(blockSize_));
-    arenaBytes_ += blockSize_;
-    blockUsed_ = 0;
+static uint64_t hashName(std::string_view name) {
+  return std::hash<std::string_view>{}(name);
+}
+
+size_t DomainSet::probe(std::string_view name, uint64_t hash) const {
+  size_t mask = slots_.size() - 1;
+  auto tag = static_cast<uint16_t>(hash >> 48);
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.length == 0) {
+      return i;
+    }
+    if (slot.tag == tag && slot.length == name.size() &&
+        std::memcmp(arena_.data() + slot.offset, name.data(), name.size()) == 0) {
+      return i;
+    }
   }
-  char* at = blocks_.back().get() + blockUsed_;
-  std::memcpy(at, name.data(), name.size());
-  blockUsed_ += name.size();
-  return {at, name.size()};
+}
+
+uint8_t DomainSet::kindOf(std::string_view name) const {
+  if (slots_.empty() || !lengths_.test(name.size())) {
+    return 0;
+  }
+  const Slot& slot = slots_[probe(name, hashName(name))];
+  return slot.length == 0 ? 0 : slot.kind;
+}
+
+void DomainSet::grow(size_t atLeast) {
+  size_t size = slots_.empty() ? 64 : slots_.size() * 2;
+  while (size < atLeast) {
+    size *= 2;
+  }
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(size, Slot{});
+  for (const Slot& slot : old) {
+    if (slot.length != 0) {
+      std::string_view name(arena_.data() + slot.offset, slot.length);
+      slots_[probe(name, hashName(name))] = slot;
+    }
+  }
 }
 
 bool DomainSet::add(std::string_view pattern, std::string& error) {
@@ -113,34 +142,38 @@ bool DomainSet::add(std::string_view pattern, std::string& error) {
     error = problem;
     return false;
   }
-  auto it = index_.find(name);
-  if (it == index_.end()) {
-    index_.emplace(store(name), kind);
-    lengths_.set(name.size());
-  } else {
-    it->second |= kind;
+  if ((used_ + 1) * 2 > slots_.size()) {
+    grow();
   }
+  uint64_t hash = hashName(name);
+  Slot& slot = slots_[probe(name, hash)];
+  if (slot.length == 0) {
+    if (arena_.size() + name.size() > UINT32_MAX) {
+      error = "too many names";
+      return false;
+    }
+    slot.offset = static_cast<uint32_t>(arena_.size());
+    slot.length = static_cast<uint8_t>(name.size());
+    slot.tag = static_cast<uint16_t>(hash >> 48);
+    arena_.append(name);
+    lengths_.set(name.size());
+    ++used_;
+  }
+  slot.kind |= kind;
   ++patterns_;
   return true;
 }
 
 bool DomainSet::matches(std::string_view host) const {
-  if (index_.empty() || host.empty() || host.size() > 253) {
+  if (used_ == 0 || host.empty() || host.size() > 253) {
     return false;
   }
-  auto has = [this](std::string_view name, uint8_t kind) {
-    if (!lengths_.test(name.size())) {
-      return false;
-    }
-    auto it = index_.find(name);
-    return it != index_.end() && (it->second & kind) != 0;
-  };
-  if (has(host, kExact)) {
+  if (kindOf(host) & kExact) {
     return true;
   }
   // Each parent domain of the host, longest first: a.b.example.com -> b.example.com -> ...
   for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
-    if (has(host.substr(dot + 1), kBelow)) {
+    if (kindOf(host.substr(dot + 1)) & kBelow) {
       return true;
     }
   }
@@ -148,23 +181,18 @@ bool DomainSet::matches(std::string_view host) const {
 }
 
 std::string DomainSet::matchingPattern(std::string_view host) const {
-  if (auto it = index_.find(host); it != index_.end() && (it->second & kExact)) {
+  if (host.size() > 253) {
+    return "";
+  }
+  if (kindOf(host) & kExact) {
     return std::string(host);
   }
   for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
-    if (auto it = index_.find(host.substr(dot + 1)); it != index_.end() && (it->second & kBelow)) {
+    if (kindOf(host.substr(dot + 1)) & kBelow) {
       return "*." + std::string(host.substr(dot + 1));
     }
   }
   return "";
-}
-
-size_t DomainSet::memoryBytes() const {
-  // Node: key, value, next pointer and cached hash, rounded to malloc's 16-byte granules.
-  size_t node = (sizeof(void*) + sizeof(std::pair<const std::string_view, uint8_t>) +
-                 sizeof(size_t) + 8 + 15) /
-                16 * 16;
-  return arenaBytes_ + index_.size() * node + index_.bucket_count() * sizeof(void*);
 }
 
 void DomainSet::loadText(std::string_view text, const std::string& name,
@@ -229,8 +257,13 @@ bool DomainSet::loadFile(const std::string& path, std::vector<std::string>& erro
   }
   ::close(fd);
   text.resize(got);
-  // About 20 bytes a line; reserving avoids rehashing a 100,000-entry index while loading.
-  index_.reserve(index_.size() + text.size() / 20);
+  // Size the arena and the index once for the whole file instead of doubling as it loads:
+  // names take at most the file's bytes, and there is at most one name a line.
+  arena_.reserve(arena_.size() + text.size());
+  size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  if ((used_ + lines) * 2 > slots_.size()) {
+    grow((used_ + lines) * 2);
+  }
   loadText(text, path, errors, maxErrors);
   return true;
 }

@@ -10,34 +10,29 @@
 
 #include <bitset>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace gatehouse::policy {
 
+// Patterns of the three forms above; copyable, immutable once loaded, safe to read from
+// several threads.
 class DomainSet {
 public:
-  DomainSet() = default;
-  DomainSet(DomainSet&&) noexcept = default;
-  DomainSet& operator=(DomainSet&&) noexcept = default;
-  DomainSet(const DomainSet&) = delete; // the index points into the arena
-  DomainSet& operator=(const DomainSet&) = delete;
-
   // Adds one pattern; false with `error` for anything but the three forms above over plain
-  // DNS labels ("*" alone, "a.*.b", empty labels, spaces...).
+  // DNS labels ("*" alone, "a.*.b", empty labels, spaces...). IPv4 patterns are stored in
+  // dotted-quad form, as requests name them after normaliseHost.
   bool add(std::string_view pattern, std::string& error);
   // Whether `host` (already normalised: lower case, no trailing dot) matches a pattern.
   bool matches(std::string_view host) const;
-  // The pattern that matched, as written in canonical form, for explanations ("" if none).
+  // The pattern that matched, in canonical form, for explanations ("" if none).
   std::string matchingPattern(std::string_view host) const;
 
   size_t size() const { return patterns_; }
   bool empty() const { return patterns_ == 0; }
   // Bytes held (arena plus index), for the load report.
-  size_t memoryBytes() const;
+  size_t memoryBytes() const { return arena_.capacity() + slots_.capacity() * sizeof(Slot); }
 
   // Reads a hosts file: one pattern per line; '#' starts a comment (whole line or trailing);
   // blank lines ignored. Appends "file:line: reason" for each bad line to `errors` (at most
@@ -51,19 +46,30 @@ public:
 private:
   // What a stored name stands for; a name may be both exact and a suffix.
   enum Kind : uint8_t { kExact = 1, kBelow = 2 };
-  // Names live in arena blocks that never move (a deque of fixed blocks), so the index can
-  // key on string_view without a std::string per entry.
-  std::string_view store(std::string_view name);
+  // One entry of the open-addressing index: where the name sits in the arena, and 16 bits of
+  // its hash so most mismatches are rejected without touching the arena. 8 bytes, no
+  // pointers: 100,000 names take about 2 MiB of index plus the names themselves.
+  struct Slot {
+    uint32_t offset = 0;
+    uint8_t length = 0; // 0: empty slot (names are never empty)
+    uint8_t kind = 0;
+    uint16_t tag = 0;
+  };
 
-  std::vector<std::unique_ptr<char[]>> blocks_;
-  size_t blockUsed_ = 0;
-  size_t blockSize_ = 0;
-  size_t arenaBytes_ = 0;
-  std::unordered_map<std::string_view, uint8_t> index_;
+  // The slot holding `name`, or the empty slot where it would go.
+  size_t probe(std::string_view name, uint64_t hash) const;
+  // The kind bits stored for `name` (0 if absent).
+  uint8_t kindOf(std::string_view name) const;
+  // Doubles the index (or more, to at least `atLeast` slots) and re-inserts every name.
+  void grow(size_t atLeast = 0);
+
+  std::string arena_;       // every name, back to back
+  std::vector<Slot> slots_; // power-of-two size, at most half full
+  size_t used_ = 0;         // distinct names
+  size_t patterns_ = 0;     // patterns added (a name may carry two)
   // Lengths of the stored names: a lookup for a length nobody has is skipped without hashing
   // (most of them, for short lists).
   std::bitset<256> lengths_;
-  size_t patterns_ = 0;
 };
 
 } // namespace gatehouse::policy
