@@ -74,7 +74,8 @@ struct Rule {
   uint32_t line = 0;
 };
 
-// The outcome for one request.
+// The outcome for one request. It points into the EgressPolicy that made it: whoever keeps a
+// Decision keeps that policy's shared_ptr too (a reload must not free the rule it names).
 struct Decision {
   RuleAction action = RuleAction::Allow;
   const Rule* rule = nullptr;      // nullptr: default_action decided
