@@ -213,7 +213,8 @@ Rule compileRule(const config::RuleSpec& spec) {
 
 } // namespace
 
-std::shared_ptr<const EgressPolicy> EgressPolicy::compile(const config::Config& config) {
+std::shared_ptr<const EgressPolicy>
+EgressPolicy::compile(const config::Config& config, std::vector<ListenerAddress> boundListeners) {
   auto policy = std::make_shared<EgressPolicy>();
   for (const config::RuleSpec& spec : config.rules) {
     policy->rules_.push_back(compileRule(spec));
@@ -222,7 +223,8 @@ std::shared_ptr<const EgressPolicy> EgressPolicy::compile(const config::Config& 
   policy->defaultAction_ = config.defaultAction;
   policy->upstreamProxy_ = config.upstreamProxy;
   policy->guardEnabled_ = policy::guardEnabled(config);
-  policy->ownListeners_ = listenerAddresses(config);
+  policy->ownListeners_ =
+      boundListeners.empty() ? listenerAddresses(config) : std::move(boundListeners);
   return policy;
 }
 

@@ -112,7 +112,11 @@ class EgressPolicy {
 public:
   // Compiles the config's rules, parents and guard settings. Loads hosts files. Throws
   // config::ConfigError naming file and line for bad CIDRs, patterns, hosts file lines.
-  static std::shared_ptr<const EgressPolicy> compile(const config::Config& config);
+  // `boundListeners`, when given, replaces the configured listen addresses as the "own
+  // listener" destinations (pass the real ports once bound: "127.0.0.1:0" binds elsewhere;
+  // add interface addresses for wildcard listeners).
+  static std::shared_ptr<const EgressPolicy>
+  compile(const config::Config& config, std::vector<ListenerAddress> boundListeners = {});
 
   // Head-time decision (step 1). `trace`, if given, receives one entry per rule considered.
   Decision decide(const RuleFacts& facts, std::vector<RuleTrace>* trace = nullptr) const;

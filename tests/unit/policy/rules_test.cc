@@ -294,6 +294,12 @@ ssrf_guard = false)")));
   r.port = 3129;
   r.resolved = "::1";
   CHECK_FALSE(p->atConnect(r.facts(), d).allowed());
+  // Listeners on port 0: the real ports are passed once bound.
+  auto bound = EgressPolicy::compile(load(R"(listen = ["127.0.0.1:0"])"),
+                                     {{*IpAddress::parse("127.0.0.1"), 41234}});
+  r.port = 41234;
+  r.resolved = "127.0.0.1";
+  CHECK(bound->atConnect(r.facts(), d).detail == "own listener");
 }
 
 TEST_CASE("routes: rule via, upstream_proxy, direct", "[policy][rules]") {
