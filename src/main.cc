@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   if (checkOnly) {
     std::printf("gatehouse: configuration %s is valid\n",
                 configPath.empty() ? "(defaults and flags)" : configPath.c_str());
+    std::printf("gatehouse: egress policy: %s\n", policy->summary().c_str());
     return 0;
   }
 
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
            gatehouse::config::formatDuration(config.readTimeoutMs),
            gatehouse::config::formatDuration(config.responseTimeoutMs),
            gatehouse::config::formatDuration(config.idleTimeoutMs));
+  log.info("egress policy: {}", policy->summary());
   gatehouse::auth::AuthStore* authStore = server.authStore();
   if (authStore == nullptr) {
     log.warn("no authentication configured: this is an open proxy (developer mode); "

@@ -299,6 +299,26 @@ std::string_view EgressPolicy::route(const Decision& decision) const {
   return upstreamProxy_.empty() ? std::string_view("direct") : std::string_view(upstreamProxy_);
 }
 
+std::string EgressPolicy::summary() const {
+  size_t report = 0;
+  size_t patterns = 0;
+  for (const Rule& r : rules_) {
+    report += r.report ? 1 : 0;
+    patterns += r.hosts.size();
+  }
+  std::string out = std::to_string(rules_.size()) + (rules_.size() == 1 ? " rule" : " rules");
+  if (report != 0) {
+    out += " (" + std::to_string(report) + " in report mode)";
+  }
+  out += ", default " + std::string(defaultAction_ == RuleAction::Allow ? "allow" : "deny");
+  if (patterns != 0) {
+    out += ", " + std::to_string(patterns) + " host patterns";
+  }
+  out += ", SSRF guard " + std::string(guardEnabled_ ? "on" : "off");
+  out += ", route " + (upstreamProxy_.empty() ? std::string("direct") : upstreamProxy_);
+  return out;
+}
+
 std::vector<ListenerAddress> listenerAddresses(const config::Config& config) {
   std::vector<ListenerAddress> out;
   for (const auto* list : {&config.listen, &config.tlsListen}) {

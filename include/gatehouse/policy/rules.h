@@ -125,6 +125,9 @@ public:
 
   // The route for an allowed request: "direct" or a parent name.
   std::string_view route(const Decision& decision) const;
+  // One line for the start-up log and --check: "7 rules (2 in report mode), default deny,
+  // 100000 host patterns, SSRF guard on, route: dc-squid".
+  std::string summary() const;
   bool needsGroups() const { return needsGroups_; }
   bool guardEnabled() const { return guardEnabled_; }
   const std::vector<Rule>& rules() const { return rules_; }

@@ -37,6 +37,8 @@ TEST_CASE("the company example configuration passes --check", "[policy]") {
   std::string out = runGatehouse("--config " + kCompany + " --check", &rc);
   CHECK(rc == 0);
   CHECK(has(out, "is valid"));
+  CHECK(has(out, "egress policy: 7 rules (1 in report mode), default deny, 16 host patterns, "
+                 "SSRF guard on, route dc-squid"));
 }
 
 TEST_CASE("--explain names the deciding rule and each rule's first failed condition", "[policy]") {

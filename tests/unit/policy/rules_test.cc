@@ -329,6 +329,7 @@ via = "direct"
   r.host = "local.example";
   CHECK(p->route(p->decide(r.facts())) == "direct");
   CHECK(compile("")->route(Decision{}) == "direct");
+  CHECK(p->summary() == "2 rules, default allow, 2 host patterns, SSRF guard off, route corp");
 
   config::Config c = load(R"(
 [[parent]]
