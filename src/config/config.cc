@@ -1,8 +1,9 @@
 #include "gatehouse/config/config.h"
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <openssl/crypto.h>
 #include <thread>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -789,23 +790,41 @@ void loadString(const std::string& text, const std::string& name, Config& config
 
 void loadFile(const std::string& path, Config& config) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  std::error_code ignored;
+  if (!in || std::filesystem::is_directory(path, ignored)) {
     throw ConfigError(path + ": cannot read the configuration file");
   }
-  std::ostringstream stream;
-  stream << in.rdbuf();
-  std::string text = stream.str();
-  // The file may hold a parent's password: wipe the copies once parsed, whatever happens.
+  // The file may hold a parent's password: read it into one buffer of the right size (no
+  // stream or regrowth leaving copies behind) and wipe it once parsed, whatever happens.
+  std::string text;
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  if (size > 64 * 1024 * 1024) {
+    throw ConfigError(path + ": configuration file larger than 64 MiB");
+  }
+  if (size >= 0) {
+    in.seekg(0, std::ios::beg);
+    text.resize(static_cast<size_t>(size));
+    in.read(text.data(), size);
+    text.resize(static_cast<size_t>(in.gcount()));
+  } else {
+    // A pipe (--config <(...)): read in chunks into a generous reservation.
+    in.clear();
+    text.reserve(1024 * 1024);
+    char chunk[4096];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+      text.append(chunk, static_cast<size_t>(in.gcount()));
+      if (text.size() > 64 * 1024 * 1024) {
+        wipeString(text);
+        throw ConfigError(path + ": configuration file larger than 64 MiB");
+      }
+    }
+    OPENSSL_cleanse(chunk, sizeof chunk);
+  }
   struct Wipe {
     std::string& text;
-    std::ostringstream& stream;
-    ~Wipe() {
-      wipeString(text);
-      std::string inside = stream.str();
-      stream.str(std::string());
-      wipeString(inside);
-    }
-  } wipe{text, stream};
+    ~Wipe() { wipeString(text); }
+  } wipe{text};
   loadString(text, path, config);
 }
 
