@@ -139,7 +139,6 @@ int main(int argc, char** argv) {
            gatehouse::config::formatDuration(config.readTimeoutMs),
            gatehouse::config::formatDuration(config.responseTimeoutMs),
            gatehouse::config::formatDuration(config.idleTimeoutMs));
-  log.info("egress policy: {}", policy->summary());
   gatehouse::auth::AuthStore* authStore = server.authStore();
   if (authStore == nullptr) {
     log.warn("no authentication configured: this is an open proxy (developer mode); "
