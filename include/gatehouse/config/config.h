@@ -8,9 +8,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gatehouse/config/port_list.h"
+#include "gatehouse/config/secret.h"
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/uv/socket_address.h"
 
@@ -20,6 +22,59 @@ namespace gatehouse::config {
 class ConfigError : public std::runtime_error {
 public:
   explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Where a value was written, for checks made after loading ("conf/x.toml:12").
+struct SourceLocation {
+  std::string file;
+  uint32_t line = 0;
+  // "conf/x.toml:12: " (the prefix every config error starts with).
+  std::string prefix() const;
+};
+
+// A value from the file with its location.
+struct LocatedString {
+  std::string value;
+  SourceLocation where;
+};
+
+enum class RuleAction : uint8_t { Allow, Deny };
+// Whether and how the client's address is passed on to origins.
+enum class ForwardedFor : uint8_t { Off, XForwardedFor, Forwarded };
+
+// One [[rule]] table as written. The policy layer compiles it (CIDRs, host patterns, the
+// hosts file) and reports bad values with the locations kept here. Every condition that is
+// present must hold for the rule to match; absent conditions match everything.
+struct RuleSpec {
+  std::string name;
+  RuleAction action = RuleAction::Allow;
+  bool report = false; // deny rules only: log would_deny and let the request through
+  std::optional<bool> connect;
+  std::vector<LocatedString> clients; // client CIDRs
+  std::vector<LocatedString> users;
+  std::vector<LocatedString> groups;
+  std::vector<LocatedString> hosts; // exact names, *.suffix, .domain
+  std::vector<LocatedString> cidrs; // destination CIDRs
+  std::vector<LocatedString> methods;
+  std::optional<PortList> ports;
+  std::string hostsFile; // resolved against the config file's directory
+  SourceLocation hostsFileWhere;
+  std::string via; // "" (use upstream_proxy), "direct", or a [[parent]] name
+  SourceLocation viaWhere;
+  SourceLocation where; // the [[rule]] line
+};
+
+// One [[parent]] proxy. Credentials come from the url's userinfo or from credentials_file
+// (one "user:password" line), never both; they are held as Secrets and never printed.
+struct ParentSpec {
+  std::string name;
+  std::string host; // name or numeric address (IPv6 without brackets)
+  uint16_t port = 0;
+  Secret user;
+  Secret password;
+  std::string credentialsFile;
+  SourceLocation where;
+  bool hasCredentials() const { return !user.empty() || !password.empty(); }
 };
 
 struct Config {
@@ -74,6 +129,17 @@ struct Config {
   std::string tlsClientCa;
   bool tlsClientCertAuth = false; // a verified client certificate stands in for Basic auth
   std::string upstreamCa;         // empty: the system store
+  // Egress policy (see docs/policy.md).
+  RuleAction defaultAction = RuleAction::Allow;
+  std::vector<RuleSpec> rules;
+  std::vector<ParentSpec> parents;
+  std::string upstreamProxy;     // a [[parent]] name; empty: direct
+  std::optional<bool> ssrfGuard; // nullopt: on unless loopback-only and without auth
+  bool allowOpenProxy = false;
+  ForwardedFor forwardedFor = ForwardedFor::Off;
+
+  // The parent named `name`, or nullptr.
+  const ParentSpec* parent(std::string_view name) const;
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;
 
