@@ -12,6 +12,7 @@
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
 #include "gatehouse/log/log.h"
+#include "gatehouse/probe/command.h"
 #include "gatehouse/proxy/server.h"
 
 using gatehouse::config::Config;
@@ -50,7 +51,12 @@ int main(int argc, char** argv) {
           CLI::MultiOptionPolicy::TakeLast);
     }
   }
+  gatehouse::probe::Options probeOptions;
+  CLI::App* probe = gatehouse::probe::addCommand(app, probeOptions);
   CLI11_PARSE(app, argc, argv);
+  if (probe->parsed()) {
+    return gatehouse::probe::runProbe(probeOptions);
+  }
 
   Config config;
   try {
