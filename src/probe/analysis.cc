@@ -259,17 +259,17 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
     }
     return;
   }
-  if (s == 403 || saysDenied(r)) {
-    run.outcome = "policy_denied";
-    run.summary = line + (answered.withCredentials ? " with credentials" : "") +
-                  ": denied by policy; " + meaning(answered);
-    return;
-  }
   if (s == 429) {
     run.outcome = "throttled";
     auto retry = r.headers.get("Retry-After");
     run.summary = line + ": the proxy throttles this client" +
                   (retry ? " (Retry-After " + std::string(*retry) + ")" : " (no Retry-After)");
+    return;
+  }
+  if (s == 403 || saysDenied(r)) {
+    run.outcome = "policy_denied";
+    run.summary = line + (answered.withCredentials ? " with credentials" : "") +
+                  ": denied by policy; " + meaning(answered);
     return;
   }
   bool proxyError = r.headers.has("Proxy-Status") || r.headers.has("X-Squid-Error");

@@ -240,7 +240,8 @@ bool readResponse(Connection& connection, const std::string& method,
   if (status == http::ParseStatus::HeadComplete) {
     if (parser.framing() == http::BodyFraming::UntilClose) {
       record.closeAfter = true;
-      record.closeReason = "no Content-Length or chunked: the body ends at close";
+      record.closeReason += std::string(record.closeReason.empty() ? "" : "; ") +
+                            "no Content-Length or chunked: the body ends at close";
     }
     while (true) {
       used = 0;
