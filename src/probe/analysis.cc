@@ -446,16 +446,18 @@ void collectFindings(TargetReport& t, const MethodRun& run) {
 
 void collectAnsweredBy(TargetReport& t) {
   std::set<std::string> seen;
-  auto add = [&](const std::string& s) {
-    if (seen.insert(s).second) {
-      t.answeredBy.push_back(s);
-    }
-  };
   for (const auto& run : t.runs) {
     for (const auto& ex : run.exchanges) {
       if (!ex.response || ex.response->notHttp) {
         continue;
       }
+      // Each fact once, tagged with the first answer that carried it.
+      std::string on = " [" + ex.method + " " + std::to_string(ex.response->status) + "]";
+      auto add = [&](const std::string& fact) {
+        if (seen.insert(fact).second) {
+          t.answeredBy.push_back(fact + on);
+        }
+      };
       const auto& h = ex.response->headers;
       for (const auto& f : h.fields()) {
         if (equalsIgnoreCase(f.name, "Via")) {
@@ -529,6 +531,21 @@ void buildAdvice(TargetReport& t) {
     t.advice.push_back(
         {"all", "no proxy is used for this URL", "to test a proxy anyway, pass --proxy"});
     return;
+  }
+  if (v == "policy_denied") {
+    t.advice.push_back({"all",
+                        "every client gets the same refusal: no client setting or password "
+                        "changes a rule",
+                        "ask the proxy's administrators, quoting the evidence above"});
+  } else if (v == "throttled") {
+    t.advice.push_back({"all", "every request from this address is refused until the window passes",
+                        "wait for Retry-After, and first fix whatever keeps sending a wrong "
+                        "password (a stale password in a config file or keyring)"});
+  } else if (v == "upstream_failure") {
+    t.advice.push_back({"all",
+                        "authentication is not the problem: the proxy could not reach or use "
+                        "the destination",
+                        "check the destination (name, port, TLS) from the proxy's side"});
   }
   // curl
   {
@@ -838,6 +855,19 @@ void analyse(TargetReport& t, bool haveCredentials) {
       run.outcome = "policy_denied";
       run.summary += " — but the same credentials were accepted for the other method, so "
                      "this 407 is a denial, not a password problem";
+    }
+  }
+  for (const MethodRun& run : t.runs) {
+    if (run.exchanges.empty()) {
+      continue;
+    }
+    const Exchange& last = run.exchanges.back();
+    if (run.outcome == "policy_denied" && last.response && last.response->status == 407 &&
+        last.response->headers.has("X-Squid-Error")) {
+      addFinding(t, "note",
+                 "Squid answers 407 instead of 403 when the last ACL of the matching "
+                 "http_access deny line is an auth ACL (proxy_auth, an external auth ACL): end "
+                 "that line with 'all' to send 403 (Squid FAQ)");
     }
   }
   // The target's verdict: the highest-ranked outcome.
