@@ -171,13 +171,18 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
   }
   const Exchange& first = run.exchanges.front();
   const Exchange& last = run.exchanges.back();
-  const Exchange& answered =
-      last.response ? last : (first.response ? first : last); // the last with a response
-  if (!answered.response) {
+  // The credentialed attempt decides; when it got no answer at all, that is the outcome
+  // (a retry on a new connection that was not answered either, say).
+  if (!last.response) {
     run.outcome = "no_response";
-    run.summary = run.method + ": " + answered.error;
+    run.summary = run.method + ": " + last.error;
+    if (&last != &first && first.response) {
+      run.summary = run.method + ": " + statusLine(*first.response) +
+                    " without credentials, then no answer with them: " + last.error;
+    }
     return;
   }
+  const Exchange& answered = last;
   const ResponseRecord& r = *answered.response;
   const ResponseRecord* firstResponse = first.response ? &*first.response : nullptr;
   if (firstResponse != nullptr && firstResponse->status == 407 &&
@@ -202,8 +207,9 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
   }
   if (s == 407 && r.proxyChallenges.challenges.empty()) {
     run.outcome = "no_challenge";
-    run.summary = line + " without Proxy-Authenticate: clients cannot answer it (curl and "
-                         "browsers give up; RFC 9110 15.5.8 requires a challenge)";
+    run.summary = line + " without Proxy-Authenticate: clients that wait for a challenge "
+                         "(browsers, Java, curl --proxy-anyauth) cannot answer it; RFC 9110 "
+                         "15.5.8 requires one";
     if (answered.withCredentials && firstResponse && firstResponse->status == 407) {
       run.summary += "; Basic credentials were sent anyway and refused";
     }

@@ -170,6 +170,8 @@ std::optional<ProxyUrl> parseProxyUrl(std::string_view text, std::string& error)
     error = "unsupported proxy scheme \"" + url.scheme + "\" (http, https, socks4, socks5)";
     return std::nullopt;
   }
+  // The authority ends at the first '/', '?' or '#', even inside a password: a raw one cuts
+  // the URL there, which is the commonest way credentials break a proxy URL.
   size_t authorityEnd = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authorityEnd);
   std::string_view after =
@@ -184,6 +186,8 @@ std::optional<ProxyUrl> parseProxyUrl(std::string_view text, std::string& error)
     url.notes.push_back("a path after the proxy address is ignored by curl and refused by some "
                         "clients");
   }
+  // User info runs to the last '@' (curl, Python, WHATWG); the password starts after the first
+  // ':' in it.
   std::string_view hostPart = authority;
   if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
     url.hasUserInfo = true;
@@ -259,6 +263,7 @@ std::optional<ProxyUrl> parseProxyUrl(std::string_view text, std::string& error)
     }
     url.port = *port;
   } else if (url.scheme == "https") {
+    // Without a port clients disagree; curl's defaults are used and the difference noted.
     url.port = 443;
   } else {
     url.port = 1080;
@@ -307,6 +312,8 @@ std::optional<std::string> matchNoProxy(std::string_view list, std::string_view 
     if (entry == "*") {
       return entry;
     }
+    // IP-literal hosts match only address and CIDR entries; names match only name entries
+    // (curl does not resolve names for no_proxy).
     if (hostIp) {
       if (auto range = parseIpRange(entry); range && inRange(*range, *hostIp)) {
         return entry;
@@ -342,6 +349,7 @@ ProxyChoice chooseProxyFromEnvironment(std::string_view scheme, std::string_view
     return v;
   };
   ProxyChoice choice;
+  // no_proxy first: a match means direct whatever the proxy variables say.
   for (const char* name : {"no_proxy", "NO_PROXY"}) {
     if (auto list = get(name)) {
       if (auto entry = matchNoProxy(*list, host)) {
@@ -455,7 +463,8 @@ std::vector<std::string> checkCredentials(std::string_view user, std::string_vie
                          " control character(s)");
     }
     if (nonAscii > 0) {
-      // Count UTF-8 characters if the bytes are valid UTF-8.
+      // Count UTF-8 characters if the bytes are valid UTF-8 (lead byte gives the length, each
+      // continuation byte is 10xxxxxx).
       size_t chars = 0;
       bool valid = true;
       for (size_t i = 0; i < value.size() && valid;) {

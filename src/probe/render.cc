@@ -225,6 +225,8 @@ void jsonResponse(Json& j, const ResponseRecord& r) {
 
 } // namespace
 
+// JSON in the documented shape; every string goes through jsonString, so whatever bytes a
+// proxy sent, the output stays valid JSON.
 std::string renderJson(const Report& report) {
   Json j;
   j.beginObject();
@@ -362,6 +364,8 @@ std::string renderJson(const Report& report) {
   return j.out + "\n";
 }
 
+// Text: the verdict line first, its evidence, then the flow per method (requests with '>',
+// answers with '<'), who answered, findings, client advice and the credential checks.
 std::string renderText(const Report& report, bool color) {
   Palette p{color};
   std::string out;

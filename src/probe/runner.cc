@@ -176,6 +176,8 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
   if (!answered || !credentials.present) {
     return;
   }
+  // Credentials only after a refusal, and Basic only where the proxy offered Basic or no
+  // challenge at all: never send a password in clear to a proxy that asked for NTLM.
   const ResponseRecord& r = *run.exchanges.back().response;
   bool refused = r.notHttp ? false : (r.status == 407 || r.status == 401 || r.status == 403);
   if (!refused || !offersBasicOrNothing(r)) {
@@ -183,6 +185,7 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
   }
   std::string token = encodeBase64(credentials.user + ":" + credentials.password.reveal());
   std::string authorization = "Basic " + token;
+  // What the report shows instead of the token: the user and the password's length only.
   std::string masked = "Basic <" + credentials.user + ":" +
                        std::to_string(credentials.password.reveal().size()) +
                        "-byte password, base64, masked>";
@@ -276,7 +279,7 @@ int runProbe(const Options& options) {
     target.scheme = uri->scheme;
     target.host = uri->authority.host;
     target.port = uri->authority.port;
-    // Which proxy.
+    // Which proxy: --proxy, then --pac, then curl's environment rules.
     if (!options.proxy.empty()) {
       target.choice.proxy = options.proxy;
       target.choice.decidedBy = "--proxy";
