@@ -211,7 +211,7 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
                          "(browsers, Java, curl --proxy-anyauth) cannot answer it; RFC 9110 "
                          "15.5.8 requires one";
     if (answered.withCredentials && firstResponse && firstResponse->status == 407) {
-      run.summary += "; Basic credentials were sent anyway and refused";
+      run.summary += "; Basic credentials were sent anyway (as curl -U does) and refused";
     }
     return;
   }
@@ -224,7 +224,8 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
       } else {
         run.outcome = "auth_unsupported";
         run.summary = line + " offering only " + schemesOf(r.proxyChallenges) +
-                      ": the probe sends Basic only, so the credentials were not tried";
+                      ": the probe answers Basic and Digest only, so the credentials were not "
+                      "tried";
       }
     } else {
       run.outcome = "credentials_required";
@@ -243,8 +244,15 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
                            "a policy answered as 407";
     } else {
       run.outcome = "wrong_credentials";
-      run.summary = line + " again after Basic credentials: rejected (wrong user or password, "
-                           "or a denial sent as 407)";
+      run.summary = line + " again after " + answered.scheme +
+                    " credentials: rejected (wrong user or password, or a denial sent as 407)";
+      for (const auto& c : r.proxyChallenges.challenges) {
+        const AuthParam* stale = c.param("stale");
+        if (c.is("Digest") && stale != nullptr && equalsIgnoreCase(stale->value, "true")) {
+          run.summary += "; stale=true: the nonce expired, the password itself may be right "
+                         "(clients retry with the new nonce)";
+        }
+      }
     }
     return;
   }
@@ -252,9 +260,10 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
     bool fromProxy = run.method == "CONNECT" || answered.withCredentials;
     if (answered.withCredentials && firstResponse && firstResponse->status == 407) {
       run.outcome = "wrong_credentials_401";
-      run.summary = line + " after Basic credentials (the first answer was 407): the proxy "
-                           "rejects the credentials with 401 instead of 407; clients treat it "
-                           "as the origin's answer and never ask again";
+      run.summary = line + " after " + answered.scheme +
+                    " credentials (the first answer was 407): the proxy "
+                    "rejects the credentials with 401 instead of 407; clients treat it "
+                    "as the origin's answer and never ask again";
     } else if (fromProxy) {
       run.outcome = "proxy_sent_401";
       run.summary = line + " from the proxy instead of 407: clients will not send proxy "
@@ -286,7 +295,8 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
   }
   if (s >= 200 && s < 400) {
     run.outcome = answered.withCredentials ? "credentials_accepted" : "no_auth_required";
-    run.summary = line + (answered.withCredentials ? " with Basic credentials" : "") +
+    run.summary = line +
+                  (answered.withCredentials ? " with " + answered.scheme + " credentials" : "") +
                   (run.method == "CONNECT" ? ": tunnel established" : ": request passed");
     return;
   }
@@ -315,7 +325,7 @@ std::string headlineFor(const std::string& verdict, const TargetReport& t) {
     return "The proxy requires credentials and none were given (use --proxy-user).";
   }
   if (verdict == "wrong_credentials") {
-    return "Wrong credentials: the proxy answered 407 again after Basic credentials.";
+    return "Wrong credentials: the proxy answered 407 again after the credentials.";
   }
   if (verdict == "wrong_credentials_401") {
     return "Wrong credentials, rejected with 401 instead of 407 (a protocol violation, typical "

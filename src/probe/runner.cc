@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gatehouse/http/uri.h"
+#include "gatehouse/probe/digest.h"
 #include "gatehouse/probe/pac.h"
 #include "gatehouse/probe/probe.h"
 #include "gatehouse/probe/response_reader.h"
@@ -146,16 +147,30 @@ bool exchange(ProxySession& session, Exchange& ex, const std::string& wire,
   return true;
 }
 
-bool offersBasicOrNothing(const ResponseRecord& r) {
+// The challenge the probe answers: Basic when offered or when there is no challenge at all
+// (what curl -U does), else a Digest it can compute; nullptr (with `why`) for the rest.
+const Challenge* chooseChallenge(const ResponseRecord& r, bool& basic, std::string& why) {
+  basic = false;
   if (r.proxyChallenges.challenges.empty()) {
-    return true;
+    basic = true;
+    return nullptr;
   }
   for (const auto& c : r.proxyChallenges.challenges) {
     if (c.is("Basic")) {
-      return true;
+      basic = true;
+      return nullptr;
     }
   }
-  return false;
+  for (const auto& c : r.proxyChallenges.challenges) {
+    if (c.is("Digest")) {
+      DigestAnswer probe = answerDigest(c, "GET", "/", "", "", std::string("x"));
+      if (probe.error.empty()) {
+        return &c;
+      }
+      why = probe.error;
+    }
+  }
+  return nullptr;
 }
 
 // GET or CONNECT against one target: without credentials, then with them when refused.
@@ -176,20 +191,33 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
   if (!answered || !credentials.present) {
     return;
   }
-  // Credentials only after a refusal, and Basic only where the proxy offered Basic or no
-  // challenge at all: never send a password in clear to a proxy that asked for NTLM.
+  // Credentials only after a refusal; Basic only where the proxy offered Basic or no challenge
+  // at all (never a password in clear to a proxy that asked for NTLM), else Digest.
   const ResponseRecord& r = *run.exchanges.back().response;
   bool refused = r.notHttp ? false : (r.status == 407 || r.status == 401 || r.status == 403);
-  if (!refused || !offersBasicOrNothing(r)) {
+  bool basic = false;
+  std::string why;
+  const Challenge* digest = refused ? chooseChallenge(r, basic, why) : nullptr;
+  if (!refused || (!basic && digest == nullptr)) {
     return;
   }
-  std::string token = encodeBase64(credentials.user + ":" + credentials.password.reveal());
-  std::string authorization = "Basic " + token;
-  // What the report shows instead of the token: the user and the password's length only.
-  std::string masked = "Basic <" + credentials.user + ":" +
-                       std::to_string(credentials.password.reveal().size()) +
-                       "-byte password, base64, masked>";
-  Exchange second{method, target, true, false, "", std::nullopt, "", 0};
+  std::string authorization;
+  std::string masked;
+  std::string token;
+  if (basic) {
+    token = encodeBase64(credentials.user + ":" + credentials.password.reveal());
+    authorization = "Basic " + token;
+    // What the report shows instead of the token: the user and the password's length only.
+    masked = "Basic <" + credentials.user + ":" +
+             std::to_string(credentials.password.reveal().size()) +
+             "-byte password, base64, masked>";
+  } else {
+    DigestAnswer answer =
+        answerDigest(*digest, method, target, credentials.user, credentials.password.reveal());
+    authorization = answer.header;
+    masked = answer.masked;
+  }
+  Exchange second{method, target, true, false, "", std::nullopt, "", 0, basic ? "Basic" : "Digest"};
   second.requestText = buildRequest(method, target, host, masked);
   std::string wire = buildRequest(method, target, host, authorization);
   if (r.closeAfter || session.connection().peerClosed()) {
@@ -204,7 +232,8 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
     // The proxy closed the kept connection without saying so: record it, retry on a new one
     // (what clients do for an idempotent request on a reused connection).
     run.exchanges.push_back(second);
-    second = Exchange{method, target, true, true, second.requestText, std::nullopt, "", 0};
+    second = Exchange{method,       target, true, true,         second.requestText,
+                      std::nullopt, "",     0,    second.scheme};
     if (session.open(true)) {
       exchange(session, second, wire, options);
     }

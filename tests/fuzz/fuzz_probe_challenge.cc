@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gatehouse/probe/challenge.h"
+#include "gatehouse/probe/digest.h"
 #include "gatehouse/probe/probe.h"
 #include "gatehouse/probe/proxy_selection.h"
 #include "gatehouse/probe/response_reader.h"
@@ -26,6 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       describeToken(c);
       challengeViolations(c);
       challengeDetails(c);
+      if (c.is("Digest")) {
+        answerDigest(c, "GET", "/", "u", "p", std::string("c"));
+      }
     }
     break;
   }

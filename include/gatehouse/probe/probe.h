@@ -66,6 +66,7 @@ struct Exchange {
   std::optional<ResponseRecord> response;
   std::string error; // no response: why
   long elapsedMs = 0;
+  std::string scheme; // of the credentials sent ("Basic", "Digest"), empty without
 };
 
 // All exchanges of one method against one target.

@@ -426,12 +426,20 @@ class GatehouseTest(ProbeTestCase):
 class SquidTest(ProbeTestCase):
     """Squid 5 with basic_ncsa_auth."""
 
-    def start_squid(self, extra=""):
+    def start_squid(self, extra="", digest=False):
         self.port = free_port()
         self.blocked = closed_port()
         self.origin2 = Origin()
         self.closers.append(self.origin2.close)
-        passwd = self.htpasswd("passwd", USER, PASSWORD)
+        if digest:
+            # digest_file_auth reads plain "user:password" lines.
+            passwd = self.write("digest_passwd", "%s:%s\n" % (USER, PASSWORD))
+            auth = (f"auth_param digest program /usr/lib/squid/digest_file_auth {passwd}\n"
+                    "auth_param digest realm Squid Digest\nauth_param digest children 2")
+        else:
+            passwd = self.htpasswd("passwd", USER, PASSWORD)
+            auth = (f"auth_param basic program {SQUID_HELPER} {passwd}\n"
+                    "auth_param basic realm Squid Probe\nauth_param basic children 2")
         conf = self.write("squid.conf", f"""
 http_port 127.0.0.1:{self.port}
 visible_hostname probe-squid
@@ -444,9 +452,7 @@ coredump_dir {self.dir}
 cache_effective_user proxy
 shutdown_lifetime 0 seconds
 dns_nameservers 127.0.0.1
-auth_param basic program {SQUID_HELPER} {passwd}
-auth_param basic realm Squid Probe
-auth_param basic children 2
+{auth}
 acl authed proxy_auth REQUIRED
 acl CONNECT method CONNECT
 acl blocked port {self.blocked}
@@ -503,6 +509,22 @@ http_access deny all
         self.assertTrue(first["response"]["close_after"])
         self.assertTrue(second["new_connection"])
         self.assertIn("closes the connection after its 407", findings(report))
+
+
+    def test_squid_digest(self):
+        proxy = self.start_squid(digest=True)
+        rc, report, _ = run_probe("--proxy", proxy, "--proxy-user", "%s:%s" % (USER, PASSWORD),
+                                  "--connect-check", "http://127.0.0.1:%d/" % self.origin.port)
+        self.assertVerdict(report, "credentials_accepted", 0, rc)
+        method = report["targets"][0]["methods"][0]
+        challenge = method["exchanges"][0]["response"]["proxy_authenticate"][0]
+        self.assertEqual(challenge["scheme"], "Digest")
+        self.assertIn("Digest algorithm MD5 (default)", challenge["details"])
+        self.assertIn("response=<masked>", method["exchanges"][1]["request"])
+        self.assertIn("with Digest credentials", method["summary"])
+        rc, report, _ = run_probe("--proxy", proxy, "--proxy-user", USER + ":wrong",
+                                  "https://127.0.0.1:%d/" % self.origin.port)
+        self.assertVerdict(report, "wrong_credentials", 4, rc)
 
 
 class TinyproxyTest(ProbeTestCase):

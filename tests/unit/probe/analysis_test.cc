@@ -27,6 +27,7 @@ Exchange ex(const std::string& method, bool withCredentials, const std::string& 
   e.method = method;
   e.withCredentials = withCredentials;
   e.newConnection = newConnection;
+  e.scheme = withCredentials ? "Basic" : "";
   e.response = response(head);
   return e;
 }
