@@ -52,3 +52,14 @@ TEST_CASE("PAC scripts are read from files and file:// URLs", "[probe]") {
   CHECK_FALSE(loadPacScript(path, std::chrono::seconds(1), script, error));
   CHECK(error.find("cannot read") == 0);
 }
+
+TEST_CASE("quotes in the URL reach FindProxyForURL intact, as %27", "[probe]") {
+  // pacparser escapes ' itself into a buffer too short for it; the probe escapes first.
+  PacEvaluation r = evaluatePac("function FindProxyForURL(url, host) { return 'PROXY ' + "
+                                "(url.indexOf('%27%27%27') > 0 ? 'a:1' : 'b:2'); }",
+                                "http://a/'''''''''''''''''''''''''''''''''", "a");
+  REQUIRE(r.ok);
+  CHECK(r.result == "PROXY a:1");
+  CHECK_FALSE(
+      evaluatePac("function FindProxyForURL(u, h) { return 'DIRECT'; }", "http://a/", "a'b").ok);
+}
