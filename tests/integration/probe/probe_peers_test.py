@@ -342,6 +342,16 @@ class GatehouseTest(ProbeTestCase):
         exchanges = report["targets"][0]["methods"][0]["exchanges"]
         self.assertEqual([e["response"]["status"] for e in exchanges], [407, 403])
 
+        # Several targets: each gets its verdict; the first one that is not OK sets the code.
+        rc, report, _ = run_probe("--proxy", "http://127.0.0.1:%d" % port, "--proxy-user",
+                                  "%s:%s" % (USER, PASSWORD),
+                                  "http://127.0.0.1:%d/" % self.origin.port,
+                                  "https://127.0.0.1:%d/" % closed_port())
+        self.assertEqual([t["verdict"]["code"] for t in report["targets"]],
+                         ["credentials_accepted", "policy_denied"])
+        self.assertEqual(rc, 5)
+        self.assertEqual(report["exit_code"], 5)
+
     def test_tls_listener(self):
         self.make_certificates()
         plain, tls = self.start_gatehouse("--tls-listen", "127.0.0.1:0", "--tls-cert",
@@ -692,6 +702,21 @@ class FakeProxyTest(ProbeTestCase):
 
         fake, (rc, report, _) = self.probe_fake(lambda head, creds, index: (b"SSH-2.0-OpenSSH_9\r\n", True))
         self.assertVerdict(report, "not_http", 9, rc)
+
+    def test_usage_errors(self):
+        rc, _, err = run_probe("--proxy", "http://127.0.0.1:1", "--proxy-user", USER,
+                               "http://127.0.0.1:1/")
+        self.assertEqual(rc, 2)
+        self.assertIn("no password and there is no terminal", err)
+        rc, _, err = run_probe("--proxy", "socks5://127.0.0.1:1080", "http://127.0.0.1:1/")
+        self.assertEqual(rc, 2)
+        self.assertIn("SOCKS", err)
+        rc, _, err = run_probe("--proxy", "http://127.0.0.1:1", "ftp://127.0.0.1/")
+        self.assertEqual(rc, 2)
+        rc, report, _ = run_probe("--proxy", "http://127.0.0.1:%d" % closed_port(),
+                                  "http://127.0.0.1:1/")
+        self.assertVerdict(report, "proxy_unreachable", 9, rc)
+        self.assertIn("Connection refused", evidence(report))
 
     def test_credentials_that_break_in_a_proxy_url(self):
         fake = FakeProxy(lambda head, creds, index: (reply("200 OK"), False))
