@@ -243,16 +243,28 @@ void decideRun(MethodRun& run, bool haveCredentials, bool& sawClose407) {
       run.summary = line + " after credentials, and Proxy-Status says the request is denied: "
                            "a policy answered as 407";
     } else {
+      // Chromium's HttpAuthController reads a second 407 as REJECT (ask again), STALE (Digest
+      // nonce expired: retry silently) or DIFFERENT_REALM (ask for the new realm).
       run.outcome = "wrong_credentials";
       run.summary = line + " again after " + answered.scheme +
                     " credentials: rejected (wrong user or password, or a denial sent as 407)";
+      std::string verdict = "REJECT: the browser asks for the password again";
       for (const auto& c : r.proxyChallenges.challenges) {
         const AuthParam* stale = c.param("stale");
         if (c.is("Digest") && stale != nullptr && equalsIgnoreCase(stale->value, "true")) {
           run.summary += "; stale=true: the nonce expired, the password itself may be right "
                          "(clients retry with the new nonce)";
+          verdict = "STALE: the browser retries with the new nonce without asking";
         }
       }
+      std::string before = firstResponse ? realmOf(firstResponse->proxyChallenges) : "";
+      std::string after = realmOf(r.proxyChallenges);
+      if (firstResponse && firstResponse->status == 407 && before != after) {
+        run.summary += "; the realm changed from \"" + before + "\" to \"" + after +
+                       "\" (a different user database or proxy answered)";
+        verdict = "DIFFERENT_REALM: the browser asks for credentials for the new realm";
+      }
+      run.summary += " [Chromium: " + verdict + "]";
     }
     return;
   }
@@ -868,9 +880,18 @@ void analyse(TargetReport& t, bool haveCredentials) {
   });
   for (MethodRun& run : t.runs) {
     if (someAccepted && run.outcome == "wrong_credentials") {
+      const Exchange& last = run.exchanges.back();
+      std::string accepted;
+      for (const MethodRun& other : t.runs) {
+        if (other.outcome == "credentials_accepted") {
+          accepted = other.method;
+        }
+      }
       run.outcome = "policy_denied";
-      run.summary += " — but the same credentials were accepted for the other method, so "
-                     "this 407 is a denial, not a password problem";
+      run.summary = run.method + ": " + statusLine(*last.response) + " again after " + last.scheme +
+                    " credentials that " + accepted +
+                    " accepted: a denial sent as 407, not a password problem [Chromium: REJECT: "
+                    "the browser asks for the password again, in vain]";
     }
   }
   for (const MethodRun& run : t.runs) {

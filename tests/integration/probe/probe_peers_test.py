@@ -316,6 +316,11 @@ class GatehouseTest(ProbeTestCase):
         self.assertNotIn("\033[", text, "no colour when stdout is not a terminal")
         self.assertIn("Proxy-Authorization: Basic <alice:12-byte password, base64, masked>", text)
         self.assertIn("jdk.http.auth", text)
+        rc, text, _ = run_probe("--proxy", "http://127.0.0.1:%d" % port, "--color", "always",
+                                "http://127.0.0.1:%d/" % self.origin.port, json_output=False)
+        self.assertEqual(rc, 3)
+        self.assertTrue(text.startswith("\033[1m\033[31mPROBLEM: The proxy requires credentials"),
+                        text[:80])
 
     def test_throttled(self):
         port = self.with_auth("--auth-max-failures", "2")

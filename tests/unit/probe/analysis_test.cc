@@ -85,6 +85,24 @@ TEST_CASE("verdicts: accepted, required, wrong, no auth", "[probe]") {
   CHECK(t.verdict == "no_auth_required");
 }
 
+TEST_CASE("a second 407 in Chromium's words: reject, stale nonce, different realm", "[probe]") {
+  auto t = target({run("GET", {ex("GET", false, k407), ex("GET", true, k407)})});
+  analyse(t, true);
+  CHECK(t.runs[0].summary.find("[Chromium: REJECT") != std::string::npos);
+  t = target(
+      {run("GET", {ex("GET", false, k407),
+                   ex("GET", true,
+                      "HTTP/1.1 407 x\r\nProxy-Authenticate: Basic realm=\"other\"\r\n\r\n")})});
+  analyse(t, true);
+  CHECK(t.runs[0].summary.find("realm changed from \"r\" to \"other\"") != std::string::npos);
+  CHECK(t.runs[0].summary.find("DIFFERENT_REALM") != std::string::npos);
+  const std::string digest = "HTTP/1.1 407 x\r\nProxy-Authenticate: Digest realm=\"r\", "
+                             "nonce=\"n2\", stale=true\r\n\r\n";
+  t = target({run("GET", {ex("GET", false, digest), ex("GET", true, digest)})});
+  analyse(t, true);
+  CHECK(t.runs[0].summary.find("STALE") != std::string::npos);
+}
+
 TEST_CASE("a 407 for CONNECT after credentials that GET accepted is a policy denial", "[probe]") {
   auto t = target({run("GET", {ex("GET", false, k407), ex("GET", true, k200)}),
                    run("CONNECT", {ex("CONNECT", false, k407), ex("CONNECT", true, k407)})});
@@ -260,6 +278,7 @@ TEST_CASE("renderers: text names the verdict, JSON escapes and never holds the p
   std::string text = renderText(report, false);
   CHECK(text.rfind("PROBLEM: Wrong credentials", 0) == 0);
   CHECK(text.find("\033[") == std::string::npos);
+  CHECK(text.find("[Chromium: REJECT") != std::string::npos);
   CHECK(renderText(report, true).find("\033[") != std::string::npos);
   std::string json = renderJson(report);
   CHECK(json.find(R"("code":"wrong_credentials")") != std::string::npos);
