@@ -386,6 +386,26 @@ class GatehouseTest(ProbeTestCase):
         self.assertVerdict(report, "proxy_unreachable", 9, rc)
         self.assertIn("tls failed", evidence(report))
 
+    def test_tls_listener_with_basic_auth(self):
+        # 407 and the retry with credentials over one TLS connection, GET and CONNECT.
+        self.make_certificates()
+        _, tls = self.with_auth_tls()
+        rc, report, _ = run_probe("--proxy", "https://127.0.0.1:%d" % tls, "--proxy-cacert",
+                                  self.path("ca.pem"), "--proxy-user", "%s:%s" % (USER, PASSWORD),
+                                  "--connect-check", "http://127.0.0.1:%d/" % self.origin.port)
+        self.assertVerdict(report, "credentials_accepted", 0, rc)
+        for method in report["targets"][0]["methods"]:
+            self.assertEqual([s["name"] for s in method["steps"]], ["resolve", "connect", "tls"])
+            self.assertFalse(method["exchanges"][1]["new_connection"])
+        self.assertNotIn("Basic over a plain-HTTP proxy", findings(report))
+
+    def with_auth_tls(self):
+        users = self.htpasswd("users", USER, PASSWORD, "-bcB")
+        return self.start_gatehouse("--auth-file", users, "--connect-ports", str(self.origin.port),
+                                    "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                                    self.path("proxy.pem"), "--tls-key", self.path("proxy.key"),
+                                    tls=True)
+
     def test_plain_http_to_the_tls_port(self):
         self.make_certificates()
         _, tls = self.start_gatehouse("--tls-listen", "127.0.0.1:0", "--tls-cert",
