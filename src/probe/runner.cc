@@ -220,14 +220,14 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
   Exchange second{method, target, true, false, "", std::nullopt, "", 0, basic ? "Basic" : "Digest"};
   second.requestText = buildRequest(method, target, host, masked);
   std::string wire = buildRequest(method, target, host, authorization);
+  const char* kNoReconnect = "could not reconnect to send the credentials (see the steps)";
   if (r.closeAfter || session.connection().peerClosed()) {
     second.newConnection = true;
-    if (!session.open(true)) {
-      OPENSSL_cleanse(wire.data(), wire.size());
-      OPENSSL_cleanse(token.data(), token.size());
-      return;
+    if (session.open(true)) {
+      exchange(session, second, wire, options);
+    } else {
+      second.error = kNoReconnect;
     }
-    exchange(session, second, wire, options);
   } else if (!exchange(session, second, wire, options)) {
     // The proxy closed the kept connection without saying so: record it, retry on a new one
     // (what clients do for an idempotent request on a reused connection).
@@ -236,6 +236,8 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
                       std::nullopt, "",     0,    second.scheme};
     if (session.open(true)) {
       exchange(session, second, wire, options);
+    } else {
+      second.error = kNoReconnect;
     }
   }
   run.exchanges.push_back(second);

@@ -728,6 +728,35 @@ class FakeProxyTest(ProbeTestCase):
         fake, (rc, report, _) = self.probe_fake(lambda head, creds, index: (b"SSH-2.0-OpenSSH_9\r\n", True))
         self.assertVerdict(report, "not_http", 9, rc)
 
+    def test_proxy_gone_after_its_407(self):
+        # One connection gets a closing 407, then the proxy stops listening.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def serve_once():
+            conn, _ = listener.accept()
+            listener.close()
+            with conn:
+                conn.settimeout(10)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(reply("407 Proxy Authentication Required",
+                                   ["Proxy-Authenticate: Basic realm=\"r\"", "Connection: close"]))
+
+        thread = threading.Thread(target=serve_once, daemon=True)
+        thread.start()
+        rc, report, _ = run_probe("--proxy", "http://127.0.0.1:%d" % port, "--proxy-user",
+                                  "%s:%s" % (USER, PASSWORD), "http://127.0.0.1:1/")
+        thread.join(10)
+        self.assertVerdict(report, "no_response", 9, rc)
+        self.assertIn("could not reconnect", evidence(report))
+        steps = report["targets"][0]["methods"][0]["steps"]
+        self.assertEqual([(s["name"], s["ok"]) for s in steps],
+                         [("resolve", True), ("connect", True), ("reconnect", False)])
+
     def test_usage_errors(self):
         rc, _, err = run_probe("--proxy", "http://127.0.0.1:1", "--proxy-user", USER,
                                "http://127.0.0.1:1/")
