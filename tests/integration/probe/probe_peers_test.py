@@ -728,6 +728,24 @@ class FakeProxyTest(ProbeTestCase):
         fake, (rc, report, _) = self.probe_fake(lambda head, creds, index: (b"SSH-2.0-OpenSSH_9\r\n", True))
         self.assertVerdict(report, "not_http", 9, rc)
 
+    def test_chunked_407_body_keeps_the_connection(self):
+        # curl's rule: a 407 body delimited by chunked framing can be drained, so the retry
+        # goes on the same connection; interim 100 responses are skipped.
+        def answer(head, creds, index):
+            if creds:
+                return b"HTTP/1.1 100 Continue\r\n\r\n" + reply("200 OK"), False
+            return (b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b"Proxy-Authenticate: Basic realm=\"r\"\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), False
+
+        fake, (rc, report, _) = self.probe_fake(answer, "--proxy-user", "%s:%s" % (USER, PASSWORD))
+        self.assertVerdict(report, "credentials_accepted", 0, rc)
+        first, second = report["targets"][0]["methods"][0]["exchanges"]
+        self.assertEqual(first["response"]["body_bytes"], 11)
+        self.assertFalse(first["response"]["close_after"])
+        self.assertFalse(second["new_connection"])
+        self.assertEqual(second["response"]["interim"], [100])
+
     def test_proxy_gone_after_its_407(self):
         # One connection gets a closing 407, then the proxy stops listening.
         listener = socket.socket()
