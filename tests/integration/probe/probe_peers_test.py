@@ -286,6 +286,13 @@ class GatehouseTest(ProbeTestCase):
         self.assertEqual(target["proxy"]["decided_by"], "--proxy")
         self.assertIsNone(report["credentials"])
 
+        # A destination that refuses: Gatehouse's 502 with Proxy-Status, read and explained.
+        rc, report, _ = run_probe("--proxy", "http://127.0.0.1:%d" % port,
+                                  "http://127.0.0.1:%d/" % closed_port())
+        self.assertVerdict(report, "upstream_failure", 8, rc)
+        self.assertIn("connection_refused (the destination refused the proxy's connection)",
+                      evidence(report))
+
     def test_basic_right_credentials(self):
         port = self.with_auth()
         rc, report, _ = run_probe("--proxy", "http://127.0.0.1:%d" % port, "--proxy-user",
