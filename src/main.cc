@@ -14,6 +14,7 @@
 #include "gatehouse/log/log.h"
 #include "gatehouse/policy/explain.h"
 #include "gatehouse/policy/rules.h"
+#include "gatehouse/probe/command.h"
 #include "gatehouse/proxy/server.h"
 
 using gatehouse::config::Config;
@@ -58,7 +59,12 @@ int main(int argc, char** argv) {
           CLI::MultiOptionPolicy::TakeLast);
     }
   }
+  gatehouse::probe::Options probeOptions;
+  CLI::App* probe = gatehouse::probe::addCommand(app, probeOptions);
   CLI11_PARSE(app, argc, argv);
+  if (probe->parsed()) {
+    return gatehouse::probe::runProbe(probeOptions);
+  }
 
   Config config;
   std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
