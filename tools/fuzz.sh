@@ -78,11 +78,14 @@ print_input() {
 }
 
 # The part of a libFuzzer log that says what went wrong: from the first report line on,
-# without libFuzzer's progress lines, at most 80 lines.
+# without libFuzzer's progress lines, ASan's shadow memory map or libFuzzer's byte dump (the
+# input is printed below anyway), at most 80 lines.
 print_report() {
   local log=$1
-  awk '/ERROR:|runtime error:|FUZZ_CHECK failed|WARNING: MemorySanitizer|ALARM:|out-of-memory|==[0-9]+== *ERROR/ {on = 1}
-       on && !/^#[0-9]+\t/ {print "  | " $0; if (++n == 80) exit}' "$log"
+  awk '/ERROR:|runtime error:|FUZZ_CHECK failed|ALARM:|out-of-memory|==[0-9]+== *ERROR/ {on = 1}
+       /Shadow bytes around the buggy address/ {shadow = 1}
+       /==[0-9]+==ABORTING/ {shadow = 0}
+       on && !shadow && !/^#[0-9]+\t/ && !/^0x[0-9a-f]+,/ {print "  | " $0; if (++n == 80) exit}' "$log"
 }
 
 # Reports a finding of target $1 (libFuzzer log $2, reproducer $3); minimises a crash first.
@@ -107,7 +110,9 @@ report_finding() {
   echo "  reproduce: build-fuzz/tests/fuzz/fuzz_$name $input"
   echo "     or, from the log: echo '$(base64 -w0 "$input")' | base64 -d > repro &&" \
     "build-fuzz/tests/fuzz/fuzz_$name repro"
-  echo "  once fixed, keep it: cp <minimised input> tests/fuzz/regressions/$name/"
+  if [[ $input != tests/fuzz/regressions/* ]]; then
+    echo "  once fixed, keep it: cp <minimised input> tests/fuzz/regressions/$name/<what-it-shows>"
+  fi
 }
 
 mkdir -p "$out/logs"
