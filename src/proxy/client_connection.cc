@@ -364,6 +364,8 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   rec.decidedMs = context_.loop.now();
   rec.user = facts().user;
   rec.claimedUser = facts().claimedUser;
+  rec.rule = facts().rule;
+  rec.wouldDeny = facts().wouldDeny;
   switch (verdict.kind) {
   case Verdict::Kind::Refuse:
     respondError(verdict.error, verdict.phase, verdict.detail, {}, &verdict.fields,

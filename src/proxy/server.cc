@@ -1,5 +1,8 @@
 #include "gatehouse/proxy/server.h"
 
+#include "gatehouse/policy/rules.h"
+#include "gatehouse/proxy/egress.h"
+
 #include <unistd.h>
 
 #include "gatehouse/auth/user_file.h"
@@ -67,6 +70,10 @@ void Server::start() {
     fds_.clear();
     throw;
   }
+  // The rules and the SSRF guard, with the addresses really bound (a port 0 became one).
+  std::vector<uv::SocketAddress> allBound = bound_;
+  allBound.insert(allBound.end(), boundTls_.begin(), boundTls_.end());
+  std::shared_ptr<const policy::EgressPolicy> egress = compileEgress(config_, allBound);
   pseudonym_ = config_.pseudonym;
   if (pseudonym_.empty()) {
     config::Config withPort = config_;
@@ -79,7 +86,7 @@ void Server::start() {
   for (unsigned w = 0; w < workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w,
                                                 pseudonym_, authStore_.get(), tlsServer_.get(),
-                                                upstreamTls_));
+                                                upstreamTls_, egress));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->run(); });

@@ -7,6 +7,7 @@
 #include "gatehouse/log/log.h"
 #include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/client_connection.h"
+#include "gatehouse/proxy/egress.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
@@ -18,7 +19,7 @@ namespace gatehouse::proxy {
 Worker::Worker(const config::Config& config, SharedCounters& counters,
                std::vector<Listener> listeners, unsigned index, std::string pseudonym,
                auth::AuthStore* authStore, tls::ServerContextHolder* tlsServer,
-               tls::ContextPtr upstreamTls)
+               tls::ContextPtr upstreamTls, std::shared_ptr<const policy::EgressPolicy> egress)
     : config_(config), listeners_(std::move(listeners)), loop_(std::make_unique<uv::Loop>()) {
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
@@ -65,6 +66,10 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
   checks.connectPortsDescription = [&config] { return config.connectPorts.toString(); };
   checks.authenticator = context_->authenticator;
   checks.clock = [loop = loop_.get()] { return loop->now(); };
+  checks.egress = std::move(egress);
+  checks.groups = authenticator_ ? authenticator_->groups() : nullptr;
+  context_->parents = parentRoutes(config);
+  context_->defaultParent = config.upstreamProxy;
   policy_ = std::make_unique<policy::PolicyChain>();
   policy::addStandardSteps(*policy_, checks);
   context_->policy = policy_.get();

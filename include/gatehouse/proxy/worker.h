@@ -20,6 +20,7 @@ class Authenticator;
 
 namespace gatehouse::policy {
 class PolicyChain;
+class EgressPolicy;
 } // namespace gatehouse::policy
 
 namespace gatehouse::proxy {
@@ -34,7 +35,8 @@ public:
   // `tlsServer` and `upstreamTls` are shared by all workers.
   Worker(const config::Config& config, SharedCounters& counters, std::vector<Listener> listeners,
          unsigned index, std::string pseudonym, auth::AuthStore* authStore,
-         tls::ServerContextHolder* tlsServer, tls::ContextPtr upstreamTls);
+         tls::ServerContextHolder* tlsServer, tls::ContextPtr upstreamTls,
+         std::shared_ptr<const policy::EgressPolicy> egress = nullptr);
   ~Worker();
   // Runs the loop until requestStop(); call on the worker's own thread.
   void run();
