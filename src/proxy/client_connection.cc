@@ -324,6 +324,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   flow_.facts = &facts();
   flow_.framing = parser().framing();
   flow_.contentLength = parser().contentLength();
+  flow_.clientHost = identity_.host;
   transition(State::Deciding);
 
   // Body bytes that came with the head are checked before anything goes upstream.

@@ -180,6 +180,8 @@ void ForwardExchange::sendRequestHead() {
   plan.contentLength = request_.contentLength;
   plan.pseudonym = context_.pseudonym;
   plan.webSocket = request_.webSocket;
+  plan.forwardedFor = context_.config.forwardedFor;
+  plan.clientHost = request_.clientHost;
   if (parent_ != nullptr) {
     plan.absoluteForm = true;
     plan.proxyAuthorization = parent_->authorization;

@@ -265,3 +265,23 @@ TEST_CASE("parents: a parent's 407 is a 502 configuration error, its Proxy-Statu
   }
   CHECK_FALSE(proxy.waitForLog({"parent proxy corp answered 407 to our credentials"}).empty());
 }
+
+TEST_CASE("forwarded_for replaces the client's value and Connection cannot remove ours",
+          "[egress]") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  auto config = configFrom("forwarded_for = \"x-forwarded-for\"\n");
+  ProxyHarness proxy(config);
+  CHECK(send(proxy, get(upstream.hostPort(), "X-Forwarded-For: 6.6.6.6\r\n"
+                                             "Connection: X-Forwarded-For\r\n"))
+            .status == 200);
+  REQUIRE(upstream.waitForRequests(1));
+  const std::string head = upstream.requests()[0];
+  CHECK(head.find("X-Forwarded-For: 127.0.0.1\r\n") != std::string::npos);
+  CHECK(head.find("6.6.6.6") == std::string::npos);
+  // Off by default: an egress proxy does not tell the internet about internal addresses.
+  ProxyHarness quiet;
+  FakeUpstream other(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  CHECK(send(quiet, get(other.hostPort())).status == 200);
+  REQUIRE(other.waitForRequests(1));
+  CHECK(other.requests()[0].find("Forwarded") == std::string::npos);
+}
