@@ -285,3 +285,39 @@ TEST_CASE("forwarded_for replaces the client's value and Connection cannot remov
   REQUIRE(other.waitForRequests(1));
   CHECK(other.requests()[0].find("Forwarded") == std::string::npos);
 }
+
+TEST_CASE("rules: groups from an htgroup file and client CIDRs", "[egress]") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  char dir[] = "/tmp/gatehouse-egress-XXXXXX";
+  std::string base = ::mkdtemp(dir);
+  std::ofstream(base + "/users") << "alice:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n"
+                                 << "bob:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n"; // both pa:ss
+  std::ofstream(base + "/groups") << "engineering: alice\nsales: bob\n";
+  auto config = configFrom(R"(
+default_action = "deny"
+
+[[rule]]
+name = "engineers"
+action = "allow"
+groups = ["engineering"]
+
+[[rule]]
+name = "office-sales"
+action = "allow"
+groups = ["sales"]
+clients = ["10.0.0.0/8"]
+)");
+  config.authFile = base + "/users";
+  config.groupFile = base + "/groups";
+  ProxyHarness proxy(config);
+  auto as = [](const std::string& user) {
+    return "Proxy-Authorization: Basic " + gatehouse::auth::encodeBase64(user + ":pa:ss") + "\r\n";
+  };
+  CHECK(send(proxy, get(upstream.hostPort(), as("alice"))).status == 200);
+  CHECK_FALSE(proxy.waitForLog({"access", "user=\"alice\"", "rule=engineers"}).empty());
+  // bob is in sales, but the test client is 127.0.0.1, not in 10.0.0.0/8.
+  Response bob = send(proxy, get(upstream.hostPort(), as("bob")));
+  CHECK(bob.status == 403);
+  CHECK(bob.header("proxy-status").find("rule default") != std::string::npos);
+  runCommand("rm -rf " + base);
+}
