@@ -79,16 +79,6 @@ ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
-  // The address without port (the auth throttling key), cut from clientAddress_ rather than
-  // kept as a second string: most connections never need it.
-  std::string_view host = clientAddress_;
-  size_t colon = host.rfind(':');
-  host = colon == std::string_view::npos ? host : host.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  identity_.address = clientAddress_;
-  identity_.host = host;
   lastClientActivity_ = context_.loop.now();
   stateSince_ = lastClientActivity_;
   headStartedAt_ = lastClientActivity_; // the first request head is due from accept
@@ -165,13 +155,24 @@ void ClientConnection::releaseIfIdle() {
   }
 }
 
+std::string_view ClientConnection::clientHost() const {
+  // The address without port (the auth throttling key), cut from clientAddress_ rather than
+  // kept as a second string.
+  std::string_view host = clientAddress_;
+  size_t colon = host.rfind(':');
+  host = colon == std::string_view::npos ? host : host.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
 void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool tls) {
   uint64_t open = context.counters.clientConnections.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* conn = new ClientConnection(context, stream);
   conn->client_->setNoDelay(true);
   if (tls && context.tlsServer != nullptr) {
     conn->client_->setFilter(tls::Session::server(context.tlsServer->current()));
-    conn->identity_.tlsListener = true;
   }
   if (open > context.config.maxConnections) {
     // Answer rather than refuse, so the client learns why; the listener keeps accepting.
@@ -324,7 +325,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   flow_.facts = &facts();
   flow_.framing = parser().framing();
   flow_.contentLength = parser().contentLength();
-  flow_.clientHost = identity_.host;
+  flow_.clientHost = clientHost();
   transition(State::Deciding);
 
   // Body bytes that came with the head are checked before anything goes upstream.
@@ -334,12 +335,18 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
     return;
   }
+  // Who asks, built per request: an idle connection keeps only its address text.
+  policy::ClientIdentity& identity = work().identity;
+  identity = policy::ClientIdentity{};
+  identity.address = clientAddress_;
+  identity.host = clientHost();
   if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr) {
-    identity_.certificate = session->clientCertificate();
-    identity_.certificateSubject =
-        identity_.certificate != 0 ? session->clientSubject() : std::string();
+    identity.tlsListener = true;
+    identity.certificate = session->clientCertificate();
+    identity.certificateSubject =
+        identity.certificate != 0 ? session->clientSubject() : std::string();
   }
-  work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity_,
+  work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity,
                                                          facts(), authMemo_, context_.loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
     // An off-loop check finished: this runs from the loop, outside the reader's feed().

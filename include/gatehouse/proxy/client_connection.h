@@ -132,14 +132,15 @@ private:
   ConnectionStateMachine machine_;
   uint64_t id_;
   unsigned requestCount_ = 0;
-  policy::ClientIdentity identity_; // address and host point into clientAddress_
-  std::string clientAddress_;       // "host:port" or "[v6]:port"
+  std::string clientAddress_; // "host:port" or "[v6]:port"
+  std::string_view clientHost() const;
   // What a request in flight needs, allocated when its first byte arrives and freed (from the
   // timer, never inside a callback of what it owns) once the connection is idle again: an
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
   struct RequestWork {
     RequestWork(ClientConnection& connection);
     RequestReader reader;
+    policy::ClientIdentity identity; // address and host point into clientAddress_
     RequestDetail request;
     std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
     ForwardExchange exchange;                     // the way a decided request proceeds
