@@ -111,10 +111,13 @@ bool validPseudonym(const std::string& p) {
 
 std::vector<Setting> buildSettings() {
   return {
-      {"listen", "Address to accept clients on, HOST:PORT or [V6]:PORT (repeatable)", true,
+      {"listen",
+       "Address to accept clients on, HOST:PORT or [V6]:PORT, optionally followed by "
+       "\" proxy_protocol\" (a load balancer in front sends PROXY v1/v2 headers; repeatable)",
+       true,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
-         if (!parseListenAddress(v, error)) {
+         if (!parseListener(v, error)) {
            return error;
          }
          c.listen.push_back(v);
@@ -124,7 +127,7 @@ std::vector<Setting> buildSettings() {
       {"tls_listen", "Address of an HTTPS proxy listener (TLS from clients; repeatable)", true,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
-         if (!parseListenAddress(v, error)) {
+         if (!parseListener(v, error)) {
            return error;
          }
          c.tlsListen.push_back(v);
@@ -157,6 +160,9 @@ std::vector<Setting> buildSettings() {
        durationSetting(&Config::readTimeoutMs)},
       {"response_timeout", "Time from sending a request to a complete response head", false,
        durationSetting(&Config::responseTimeoutMs)},
+      {"drain_timeout",
+       "On SIGTERM, time running requests and tunnels get to finish before the process exits",
+       false, durationSetting(&Config::drainTimeoutMs)},
       {"idle_timeout", "Idle time after which keep-alive connections and tunnels close", false,
        durationSetting(&Config::idleTimeoutMs)},
       {"request_head_timeout", "Time a client has to send a complete request head", false,
@@ -403,6 +409,43 @@ std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std
   return address;
 }
 
+std::optional<ListenerSpec> parseListener(const std::string& text, std::string& error) {
+  // "ADDRESS" or "ADDRESS option...": options are words after spaces.
+  size_t space = text.find(' ');
+  auto address = parseListenAddress(text.substr(0, space), error);
+  if (!address) {
+    return std::nullopt;
+  }
+  ListenerSpec spec{*address, false};
+  while (space != std::string::npos) {
+    size_t start = text.find_first_not_of(' ', space);
+    if (start == std::string::npos) {
+      break;
+    }
+    space = text.find(' ', start);
+    std::string option = text.substr(start, space == std::string::npos ? space : space - start);
+    if (option == "proxy_protocol") {
+      spec.proxyProtocol = true;
+    } else {
+      error =
+          "unknown listener option \"" + option + "\" in \"" + text + "\" (known: proxy_protocol)";
+      return std::nullopt;
+    }
+  }
+  return spec;
+}
+
+std::vector<ListenerSpec> Config::listeners(bool tls) const {
+  std::vector<ListenerSpec> out;
+  for (const std::string& l : tls ? tlsListen : listen) {
+    std::string error;
+    if (auto spec = parseListener(l, error)) {
+      out.push_back(*spec);
+    }
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   if (!c.tlsListen.empty() && (c.tlsCert.empty() || c.tlsKey.empty())) {
     throw ConfigError("tls_listen needs tls_cert and tls_key");
@@ -417,22 +460,16 @@ void validate(const Config& c) {
 
 std::vector<uv::SocketAddress> Config::tlsListenAddresses() const {
   std::vector<uv::SocketAddress> out;
-  for (const std::string& l : tlsListen) {
-    std::string error;
-    if (auto a = parseListenAddress(l, error)) {
-      out.push_back(*a);
-    }
+  for (const ListenerSpec& spec : listeners(true)) {
+    out.push_back(spec.address);
   }
   return out;
 }
 
 std::vector<uv::SocketAddress> Config::listenAddresses() const {
   std::vector<uv::SocketAddress> out;
-  for (const std::string& l : listen) {
-    std::string error;
-    if (auto a = parseListenAddress(l, error)) {
-      out.push_back(*a);
-    }
+  for (const ListenerSpec& spec : listeners(false)) {
+    out.push_back(spec.address);
   }
   return out;
 }

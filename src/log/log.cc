@@ -1,6 +1,6 @@
 #include "gatehouse/log/log.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include "gatehouse/log/reopenable_file_sink.h"
 #include <spdlog/sinks/stdout_sinks.h>
 
 namespace gatehouse::log {
@@ -18,6 +18,12 @@ std::shared_ptr<spdlog::logger>& accessLogger() {
   static std::shared_ptr<spdlog::logger> logger;
   return logger;
 }
+
+// The access log's file sink, when it writes to a file (reopenFiles() reaches it).
+std::shared_ptr<ReopenableFileSink>& accessFileSink() {
+  static std::shared_ptr<ReopenableFileSink> sink;
+  return sink;
+}
 } // namespace
 
 void setup(const std::string& level, const std::string& accessLog) {
@@ -33,8 +39,8 @@ void setup(const std::string& level, const std::string& accessLog) {
                                               std::make_shared<spdlog::sinks::stderr_sink_mt>());
   } else {
     try {
-      logger = std::make_shared<spdlog::logger>(
-          "access", std::make_shared<spdlog::sinks::basic_file_sink_mt>(accessLog));
+      accessFileSink() = std::make_shared<ReopenableFileSink>(accessLog);
+      logger = std::make_shared<spdlog::logger>("access", accessFileSink());
     } catch (const spdlog::spdlog_ex& e) {
       throw std::runtime_error("cannot open access log " + accessLog + ": " + e.what());
     }
@@ -42,6 +48,17 @@ void setup(const std::string& level, const std::string& accessLog) {
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e access %v");
   logger->flush_on(spdlog::level::info);
   accessLogger() = logger;
+}
+
+std::string reopenFiles() {
+  auto sink = accessFileSink();
+  if (!sink) {
+    return "SIGUSR1: no log file to reopen";
+  }
+  if (std::string error = sink->reopen(); !error.empty()) {
+    return "SIGUSR1: cannot reopen access log " + sink->path() + ": " + error;
+  }
+  return "SIGUSR1: reopened access log " + sink->path();
 }
 
 spdlog::logger& diag() {

@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/server.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include "gatehouse/auth/user_file.h"
@@ -8,76 +9,174 @@
 
 namespace gatehouse::proxy {
 
-Server::Server(config::Config config) : config_(std::move(config)) {}
+namespace {
+constexpr int kBacklog = 1024;
+
+void closeAll(std::vector<int>& fds) {
+  for (int fd : fds) {
+    ::close(fd);
+  }
+  fds.clear();
+}
+} // namespace
+
+Server::Server(config::Config config)
+    : pendingConfig_(std::make_unique<config::Config>(std::move(config))) {}
+
+Server::Server(GenerationPtr generation) : generation_(std::move(generation)) {}
 
 Server::~Server() {
   stop();
+  for (auto& listener : listeners_) {
+    closeAll(listener.fds);
+  }
+}
+
+auth::AuthStore* Server::authStore() const {
+  return generation_ ? generation_->authStore.get() : nullptr;
+}
+
+std::vector<Server::BoundListener> Server::bindListeners(const config::Config& config,
+                                                         std::vector<BoundListener>& reused) {
+  std::vector<BoundListener> result;
+  try {
+    for (bool tls : {false, true}) {
+      for (const std::string& spec : tls ? config.tlsListen : config.listen) {
+        // The same text (address and options) keeps its sockets: nothing queued is lost.
+        auto same = std::find_if(reused.begin(), reused.end(), [&](const BoundListener& l) {
+          return l.spec == spec && l.tls == tls && !l.fds.empty();
+        });
+        if (same != reused.end()) {
+          result.push_back(std::move(*same));
+          same->fds.clear();
+          continue;
+        }
+        std::string error;
+        auto parsed = config::parseListener(spec, error);
+        if (!parsed) {
+          throw std::runtime_error(error);
+        }
+        BoundListener bound{nextListenerId_++, spec, tls, parsed->proxyProtocol,
+                            parsed->address,   {}};
+        uv::SocketAddress address = parsed->address;
+        // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
+        for (unsigned w = 0; w < workerCount_; ++w) {
+          bound.fds.push_back(uv::openListenSocket(address, kBacklog)); // throws
+          if (w == 0) {
+            address = uv::boundAddress(bound.fds.back());
+            bound.address = address;
+          }
+        }
+        result.push_back(std::move(bound));
+      }
+    }
+  } catch (...) {
+    // Give back what was reused; close only what this call opened.
+    for (auto& l : result) {
+      auto owner = std::find_if(reused.begin(), reused.end(),
+                                [&](const BoundListener& r) { return r.id == l.id; });
+      if (owner != reused.end()) {
+        owner->fds = std::move(l.fds);
+      } else {
+        closeAll(l.fds);
+      }
+    }
+    throw;
+  }
+  return result;
+}
+
+void Server::publishAddresses() {
+  bound_.clear();
+  boundTls_.clear();
+  for (const auto& l : listeners_) {
+    (l.tls ? boundTls_ : bound_).push_back(l.address);
+  }
+}
+
+std::string Server::pseudonymFor(const config::Config& config) const {
+  if (!config.pseudonym.empty()) {
+    return config.pseudonym;
+  }
+  config::Config withPort = config;
+  withPort.listen.clear();
+  for (const auto& a : bound_.empty() ? boundTls_ : bound_) {
+    withPort.listen.push_back(a.toString());
+  }
+  return config::defaultPseudonym(withPort);
 }
 
 void Server::start() {
-  const unsigned workers = config_.effectiveWorkers();
-  if (!config_.authFile.empty()) {
-    auth::AuthOptions options;
-    options.path = config_.authFile;
-    options.realm = config_.realm;
-    options.allowPlain = config_.authPlaintext;
-    options.cacheTtlMs = config_.authCacheTtlMs;
-    options.maxFailures = config_.authMaxFailures;
-    options.failureWindowMs = config_.authFailureWindowMs;
-    authStore_ = std::make_unique<auth::AuthStore>(options); // throws if unreadable
+  if (!generation_) {
+    generation_ = loadGeneration(*pendingConfig_); // throws naming the file
+    pendingConfig_.reset();
   }
-  if (!config_.tlsListen.empty()) {
-    tlsServer_ = std::make_unique<tls::ServerContextHolder>(
-        tls::ServerOptions{config_.tlsCert, config_.tlsKey, config_.tlsClientCa});
-  }
-  upstreamTls_ = tls::makeClientContext(config_.upstreamCa);
-  std::vector<std::vector<Worker::Listener>> listenersPerWorker(workers);
-  auto bindAll = [&](std::vector<uv::SocketAddress> addresses, bool tls,
-                     std::vector<uv::SocketAddress>& bound) {
-    for (uv::SocketAddress address : addresses) {
-      // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
-      for (unsigned w = 0; w < workers; ++w) {
-        int fd = uv::openListenSocket(address, 1024);
-        fds_.push_back(fd);
-        listenersPerWorker[w].push_back({fd, tls});
-        if (w == 0) {
-          address = uv::boundAddress(fd);
-          bound.push_back(address);
-        }
-      }
+  const config::Config& config = *generation_->config;
+  workerCount_ = config.effectiveWorkers();
+  std::vector<BoundListener> none;
+  listeners_ = bindListeners(config, none);
+  publishAddresses();
+  pseudonym_ = pseudonymFor(config);
+  for (unsigned w = 0; w < workerCount_; ++w) {
+    std::vector<Worker::Listener> mine;
+    for (const auto& l : listeners_) {
+      mine.push_back({l.id, l.fds[w], l.tls, l.proxyProtocol});
     }
-  };
-  try {
-    bindAll(config_.listenAddresses(), false, bound_);
-    bindAll(config_.tlsListenAddresses(), true, boundTls_);
-  } catch (...) {
-    for (int fd : fds_) {
-      ::close(fd);
-    }
-    fds_.clear();
-    throw;
-  }
-  pseudonym_ = config_.pseudonym;
-  if (pseudonym_.empty()) {
-    config::Config withPort = config_;
-    withPort.listen.clear();
-    for (const auto& a : bound_.empty() ? boundTls_ : bound_) {
-      withPort.listen.push_back(a.toString());
-    }
-    pseudonym_ = config::defaultPseudonym(withPort);
-  }
-  for (unsigned w = 0; w < workers; ++w) {
-    workers_.push_back(std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w,
-                                                pseudonym_, authStore_.get(), tlsServer_.get(),
-                                                upstreamTls_));
+    workers_.push_back(
+        std::make_unique<Worker>(generation_, counters_, std::move(mine), w, pseudonym_));
   }
   for (auto& worker : workers_) {
-    threads_.emplace_back([w = worker.get()] { w->run(); });
+    threads_.emplace_back([this, w = worker.get()] {
+      w->run();
+      finishedWorkers_.fetch_add(1);
+    });
   }
 }
 
+void Server::reload(GenerationPtr next) {
+  const config::Config& config = *next->config;
+  std::vector<BoundListener> old = std::move(listeners_);
+  try {
+    listeners_ = bindListeners(config, old); // moves kept sockets out of `old`
+  } catch (...) {
+    listeners_ = std::move(old);
+    throw;
+  }
+  publishAddresses();
+  pseudonym_ = pseudonymFor(config);
+  generation_ = std::move(next);
+  for (unsigned w = 0; w < workers_.size(); ++w) {
+    std::vector<Worker::Listener> mine;
+    for (const auto& l : listeners_) {
+      mine.push_back({l.id, l.fds[w], l.tls, l.proxyProtocol});
+    }
+    workers_[w]->adopt(generation_, pseudonym_);
+    workers_[w]->setListeners(std::move(mine));
+  }
+  // Sockets no longer configured: each worker accepts on its own duplicate until it has
+  // opened the new ones, so closing ours here drops nothing.
+  for (auto& l : old) {
+    closeAll(l.fds);
+  }
+}
+
+void Server::beginDrain() {
+  for (auto& worker : workers_) {
+    worker->drain();
+  }
+  // With ours closed, each socket closes once its worker closed its acceptor: connects are
+  // refused from then on instead of waiting in a backlog nobody accepts from.
+  for (auto& l : listeners_) {
+    closeAll(l.fds);
+  }
+}
+
+size_t Server::openConnections() const {
+  return counters_.clientConnections.load(std::memory_order_relaxed);
+}
+
 std::string Server::reloadTls() {
-  return tlsServer_ ? tlsServer_->reload() : "";
+  return generation_ && generation_->tlsServer ? generation_->tlsServer->reload() : "";
 }
 
 void Server::stop() {
@@ -91,10 +190,9 @@ void Server::stop() {
   }
   threads_.clear();
   workers_.clear();
-  for (int fd : fds_) {
-    ::close(fd);
+  for (auto& l : listeners_) {
+    closeAll(l.fds);
   }
-  fds_.clear();
 }
 
 } // namespace gatehouse::proxy

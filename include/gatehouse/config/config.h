@@ -22,6 +22,12 @@ public:
   explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// One listening address and how connections on it start.
+struct ListenerSpec {
+  uv::SocketAddress address;
+  bool proxyProtocol = false; // every connection starts with a PROXY v1 or v2 header
+};
+
 struct Config {
   std::vector<std::string> listen = {"127.0.0.1:3128"};
   PortList connectPorts = PortList::only(443);
@@ -29,6 +35,7 @@ struct Config {
   uint64_t readTimeoutMs = 30'000;
   uint64_t responseTimeoutMs = 60'000;
   uint64_t idleTimeoutMs = 120'000;
+  uint64_t drainTimeoutMs = 30'000; // SIGTERM: how long running exchanges may take to finish
   uint64_t requestHeadTimeoutMs = 15'000;
   uint64_t dnsTimeoutMs = 5'000;
   std::string dnsServers; // "IP[:port],...": empty means /etc/resolv.conf
@@ -60,6 +67,8 @@ struct Config {
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;
 
+  // The plain (tls false) or TLS listeners, parsed (validated at load).
+  std::vector<ListenerSpec> listeners(bool tls) const;
   // The listen addresses, parsed (validated at load).
   std::vector<uv::SocketAddress> listenAddresses() const;
   // Worker count after applying the "one per core" default.
@@ -89,6 +98,8 @@ void loadString(const std::string& text, const std::string& name, Config& config
 void validate(const Config& config);
 // Parses "HOST:PORT" or "[V6]:PORT" with a numeric host; nullopt and `error` on failure.
 std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std::string& error);
+// Parses a listen value: an address, then options ("127.0.0.1:3129 proxy_protocol").
+std::optional<ListenerSpec> parseListener(const std::string& text, std::string& error);
 // The default pseudonym: "<hostname>:<port of the first listener>", as a valid token.
 std::string defaultPseudonym(const Config& config);
 

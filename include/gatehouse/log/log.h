@@ -14,6 +14,9 @@ namespace gatehouse::log {
 // file appended to). Throws std::runtime_error if the access log cannot be opened.
 void setup(const std::string& level, const std::string& accessLog);
 
+// Reopens the access log file by name (after logrotate moved it); a line for the log saying
+// what happened. Thread-safe: lines written meanwhile wait for the sink's lock.
+std::string reopenFiles();
 // Sends diagnostic and access lines to `sink` as well (tests read what operators would).
 void addSink(std::shared_ptr<spdlog::sinks::sink> sink);
 

@@ -58,7 +58,12 @@ struct WorkerContext {
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
   std::unordered_set<ClientConnection*> connections;
+  // Set when the worker closes (upstream connections then stay out of the shared pool) and
+  // when a reload retires this context.
   bool stopping = false;
+  // SIGTERM: the proxy no longer accepts and exits once connections are gone. A connection
+  // should answer its next response with Connection: close and close when idle.
+  bool draining = false;
 };
 
 } // namespace gatehouse::proxy

@@ -1,0 +1,294 @@
+// The binary's lifecycle as an operator drives it: --check failing exactly where a start
+// fails, SIGHUP reloading the whole configuration (or refusing a broken one), SIGTERM draining
+// running downloads, SIGUSR1 reopening the access log, the open-file limit at start.
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include "../support/fake_upstream.h"
+#include "../support/gatehouse_process.h"
+#include "../support/proxy_harness.h"
+#include "../support/tls_fixtures.h"
+
+using namespace gatehouse::test;
+
+namespace {
+
+std::string dnsOff() {
+  return "127.0.0.1:" + std::to_string(unusedPort());
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Status of a CONNECT to `target` through the proxy.
+int connectStatus(uint16_t proxyPort, const std::string& target) {
+  Socket client = Socket::connectTo(proxyPort);
+  client.sendAll("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  return readResponse(client, true).status;
+}
+
+int getStatus(uint16_t proxyPort, const FakeUpstream& upstream) {
+  Socket client = Socket::connectTo(proxyPort);
+  client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  return readResponse(client).status;
+}
+
+// True once a connect to the port is refused (polls: the close happens on another process's
+// loop; bounded to 5 s).
+bool refusedWithin5s(uint16_t port) {
+  for (int i = 0; i < 250; ++i) {
+    try {
+      Socket probe = Socket::connectTo(port);
+    } catch (const std::exception&) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int runCheck(const std::string& args, std::string* out) {
+  int rc = -1;
+  *out = runCommand(std::string(GATEHOUSE_BINARY) + " " + args + " --check 2>&1", &rc);
+  return rc;
+}
+
+int runStart(const std::string& args, std::string* out) {
+  int rc = -1;
+  // Bounded: a start that succeeds would run forever, so it gets 5 s.
+  *out = runCommand("timeout 5 " + std::string(GATEHOUSE_BINARY) + " " + args + " 2>&1", &rc);
+  return rc;
+}
+
+} // namespace
+
+TEST_CASE(
+    "the binary's --check fails exactly where a start fails: user file, key pair, CA, access log") {
+  TestCertificates certs;
+  const std::string base = " --listen 127.0.0.1:0 --workers 1 --dns-servers " + dnsOff();
+  std::string otherKey = writeTempFile("other.key", "");
+  REQUIRE(std::system(("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                       otherKey + " 2>/dev/null")
+                          .c_str()) == 0);
+  struct Case {
+    std::string args;
+    std::string message;
+  };
+  const std::vector<Case> failing = {
+      {"--auth-file /nonexistent/users", "cannot read the user file"},
+      {"--tls-listen 127.0.0.1:0 --tls-cert " + certs.path("server.pem") + " --tls-key " + otherKey,
+       "TLS key " + otherKey}, // OpenSSL: "key values mismatch"
+      {"--tls-listen 127.0.0.1:0 --tls-cert /nonexistent/cert.pem --tls-key " +
+           certs.path("server.key"),
+       "TLS certificate /nonexistent/cert.pem"},
+      {"--upstream-ca /nonexistent/ca.pem", "upstream CA /nonexistent/ca.pem"},
+      {"--access-log /nonexistent/dir/access.log", "access log /nonexistent/dir/access.log"},
+  };
+  for (const Case& c : failing) {
+    INFO(c.args);
+    std::string checked;
+    CHECK(runCheck(base + " " + c.args, &checked) == 1);
+    CHECK(checked.find(c.message) != std::string::npos);
+    std::string started;
+    CHECK(runStart(base + " " + c.args, &started) == 1);
+    CHECK(started.find(c.message) != std::string::npos);
+  }
+  // And the matching pair passes both.
+  std::string out;
+  const std::string good = base + " --tls-listen 127.0.0.1:0 --tls-cert " +
+                           certs.path("server.pem") + " --tls-key " + certs.path("server.key");
+  CHECK(runCheck(good, &out) == 0);
+  CHECK(out.find("is valid") != std::string::npos);
+  CHECK(runStart(good, &out) == 124); // still running when timeout stopped it
+}
+
+TEST_CASE("SIGHUP reloads the whole configuration; a broken file keeps the running one") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  const std::string target = upstream.hostPort();
+  auto configText = [&](const std::string& ports, const std::string& listen) {
+    return "listen = [" + listen + "]\nworkers = 1\ndns_servers = \"" + dnsOff() +
+           "\"\nconnect_ports = \"" + ports + "\"\n";
+  };
+  std::string path = writeTempFile("reload.toml", configText("443", "\"127.0.0.1:0\""));
+  GatehouseProcess proxy({"--config", path});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  CHECK(connectStatus(port, target) == 403);
+
+  // Allow the upstream's port: new connections get it.
+  writeTempFile("reload.toml",
+                configText("443, " + std::to_string(upstream.port()), "\"127.0.0.1:0\""));
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
+  CHECK(connectStatus(port, target) == 200);
+
+  // A tunnel opened under generation 2 keeps working after generation 3 forbids its port.
+  Socket tunnel = Socket::connectTo(port);
+  tunnel.sendAll("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  REQUIRE(readResponse(tunnel, true).status == 200);
+  writeTempFile("reload.toml", configText("443", "\"127.0.0.1:0\""));
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 3)").empty());
+  CHECK(connectStatus(port, target) == 403);
+  tunnel.sendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(readResponse(tunnel).body == "ok");
+
+  // A broken file: refused with file and line; generation 3 stays.
+  writeTempFile("reload.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 1\nconect_ports = \"1\"\n");
+  proxy.signal(SIGHUP);
+  std::string refused = proxy.waitForLine("reload refused");
+  CHECK(refused.find(path + ":3: unknown key \"conect_ports\"") != std::string::npos);
+  CHECK(connectStatus(port, target) == 403);
+  CHECK(getStatus(port, upstream) == 200);
+
+  // A second listen address opens (while the first keeps serving), then the first closes.
+  uint16_t second = unusedPort();
+  const std::string secondSpec = "\"127.0.0.1:" + std::to_string(second) + "\"";
+  writeTempFile("reload.toml", configText("443", "\"127.0.0.1:0\", " + secondSpec));
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 4)").empty());
+  CHECK(getStatus(port, upstream) == 200);
+  CHECK(getStatus(second, upstream) == 200);
+  writeTempFile("reload.toml", configText("443", secondSpec));
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 5)").empty());
+  CHECK(getStatus(second, upstream) == 200);
+  CHECK(refusedWithin5s(port));
+
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait() == 0);
+}
+
+TEST_CASE("SIGTERM lets a running 256 MiB download finish, refuses new connections, exits 0") {
+  constexpr size_t kSize = 256u << 20;
+  constexpr size_t kBlock = 1u << 20;
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n");
+    const std::string block = pattern(kBlock);
+    for (size_t sent = 0; sent < kSize; sent += kBlock) {
+      peer.send(block);
+    }
+    peer.stall();
+  });
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                          "--drain-timeout", "30s"});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  Socket client = Socket::connectTo(port);
+  client.sendAll("GET http://" + upstream.hostPort() +
+                 "/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string head = client.readUntil("\r\n\r\n");
+  REQUIRE(head.find(" 200 ") != std::string::npos);
+  size_t received = client.takeBuffered().size();
+  while (received < kBlock) {
+    received += client.readSome().size();
+  }
+
+  proxy.signal(SIGTERM);
+  CHECK_FALSE(proxy.waitForLine("SIGTERM: draining").empty());
+  CHECK(refusedWithin5s(port));
+  // The rest at a paced read (about 64 MiB/s, so the drain is really waiting for it).
+  bool intact = true;
+  auto started = std::chrono::steady_clock::now();
+  while (received < kSize) {
+    std::string data = client.readSome();
+    if (data.empty()) {
+      break;
+    }
+    received += data.size();
+    auto due = started + std::chrono::microseconds(received / 64);
+    std::this_thread::sleep_until(due);
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) {
+      intact = false;
+      break;
+    }
+  }
+  CHECK(intact);
+  CHECK(received == kSize);
+  CHECK(client.waitForClose());
+  CHECK_FALSE(proxy.waitForLine("drained: every connection finished").empty());
+  CHECK(proxy.wait() == 0);
+}
+
+TEST_CASE("a second SIGTERM, or drain_timeout, ends a drain that is waiting on a stalled "
+          "exchange") {
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc");
+    peer.stall();
+  });
+  auto startStalled = [&](GatehouseProcess& proxy, Socket& client) {
+    uint16_t port = proxy.waitForPort();
+    REQUIRE(port != 0);
+    client = Socket::connectTo(port);
+    client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    client.readUntil("abc");
+  };
+  {
+    GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                            "--drain-timeout", "60s"});
+    Socket client;
+    startStalled(proxy, client);
+    proxy.signal(SIGTERM);
+    CHECK_FALSE(proxy.waitForLine("SIGTERM: draining").empty());
+    proxy.signal(SIGTERM);
+    CHECK(proxy.waitForLine("second signal").find("closing 1 connections") != std::string::npos);
+    CHECK(proxy.wait(10'000) == 0);
+  }
+  {
+    GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                            "--drain-timeout", "300ms"});
+    Socket client;
+    startStalled(proxy, client);
+    proxy.signal(SIGTERM);
+    CHECK(proxy.waitForLine("drain timeout").find("closing 1 connections") != std::string::npos);
+    CHECK(proxy.wait(10'000) == 0);
+    CHECK(client.waitForClose());
+  }
+}
+
+TEST_CASE("SIGUSR1 reopens the access log after logrotate moved it") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  std::string log = writeTempFile("access.log", "");
+  std::string rotated = log + ".1";
+  ::unlink(rotated.c_str());
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                          "--access-log", log});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  REQUIRE(getStatus(port, upstream) == 200);
+  REQUIRE(std::rename(log.c_str(), rotated.c_str()) == 0);
+  proxy.signal(SIGUSR1);
+  CHECK_FALSE(proxy.waitForLine("SIGUSR1: reopened access log " + log).empty());
+  REQUIRE(getStatus(port, upstream) == 200);
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait() == 0);
+  std::string before = readFile(rotated);
+  std::string after = readFile(log);
+  CHECK(std::count(before.begin(), before.end(), '\n') == 1);
+  CHECK(std::count(after.begin(), after.end(), '\n') == 1);
+  CHECK(after.find("status=200") != std::string::npos);
+  ::unlink(rotated.c_str());
+  ::unlink(log.c_str());
+}
+
+TEST_CASE("at start the open-file limit is raised, with a warning when max_connections cannot "
+          "fit") {
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                          "--max-connections", "1000000"});
+  CHECK_FALSE(proxy.waitForLine("can need; raise LimitNOFILE").empty());
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait() == 0);
+}
