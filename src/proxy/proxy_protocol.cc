@@ -79,6 +79,11 @@ ProxyParse parseV1(std::string_view data) {
     return invalid("PROXY v1 line longer than 107 bytes");
   }
   std::string_view line = data.substr(kV1Prefix.size(), end - kV1Prefix.size());
+  for (char c : line) {
+    if (c < 0x20 || c == 0x7f) {
+      return invalid("PROXY v1 line with a control byte");
+    }
+  }
   ProxyParse result;
   result.status = ProxyParse::Status::Done;
   result.header.version = 1;

@@ -7,6 +7,7 @@
 #include "gatehouse/log/log.h"
 #include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/client_connection.h"
+#include "gatehouse/proxy/proxy_protocol_reader.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
@@ -33,6 +34,8 @@ Worker::Worker(GenerationPtr generation, SharedCounters& counters, std::vector<L
   dns.servers = generation->config->dnsServers;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
+  proxyReaders_ = std::make_unique<ProxyHeaderReaders>(
+      *loop_, generation->config->requestHeadTimeoutMs, generation->config->maxConnections);
   current_ = makeEpoch(std::move(generation), std::move(pseudonym), 1);
 }
 
@@ -124,6 +127,7 @@ void Worker::adoptOnLoop(GenerationPtr generation, std::string pseudonym) {
   pool_->closeAll();
   retired_.push_back(std::move(current_));
   current_ = std::move(next);
+  proxyReaders_->setTimeoutMs(current_->generation->config->requestHeadTimeoutMs);
 }
 
 void Worker::setListenersOnLoop(std::vector<Listener> listeners) {
@@ -138,14 +142,24 @@ void Worker::setListenersOnLoop(std::vector<Listener> listeners) {
       continue;
     }
     try {
-      uv::Acceptor* acceptor = uv::Acceptor::create(
-          *loop_, listener.fd, [this, tls = listener.tls](uv::TcpStream* stream, int status) {
-            if (stream == nullptr) {
-              log::diag().warn("accept failed: {}", uv::errorName(status));
-              return;
-            }
-            ClientConnection::start(*current_->context, stream, tls);
-          });
+      uv::Acceptor* acceptor =
+          uv::Acceptor::create(*loop_, listener.fd,
+                               [this, tls = listener.tls, proxyProtocol = listener.proxyProtocol](
+                                   uv::TcpStream* stream, int status) {
+                                 if (stream == nullptr) {
+                                   log::diag().warn("accept failed: {}", uv::errorName(status));
+                                   return;
+                                 }
+                                 if (!proxyProtocol) {
+                                   ClientConnection::start(*current_->context, stream, tls);
+                                   return;
+                                 }
+                                 // The header first; the connection starts under the generation
+                                 // current then.
+                                 proxyReaders_->start(stream, [this, tls](uv::TcpStream* ready) {
+                                   ClientConnection::start(*current_->context, ready, tls);
+                                 });
+                               });
       acceptors_.push_back({listener.id, acceptor});
     } catch (const std::exception& e) {
       log::diag().error("worker {}: {}", index_, e.what());
@@ -170,6 +184,7 @@ void Worker::drainOnLoop() {
     a.acceptor->close();
   }
   acceptors_.clear();
+  proxyReaders_->closeAll(); // no request yet on these: nothing to finish
   current_->context->draining = true;
   for (auto& epoch : retired_) {
     epoch->context->draining = true;
@@ -229,6 +244,7 @@ void Worker::stopOnLoop() {
       conn->shutdown();
     }
   }
+  proxyReaders_->closeAll();
   pool_->closeAll();
   resolver_->close();
 }

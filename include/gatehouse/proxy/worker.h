@@ -29,6 +29,8 @@ class PolicyChain;
 
 namespace gatehouse::proxy {
 
+class ProxyHeaderReaders;
+
 class Worker final : uv::TimerHandler {
 public:
   // A listening socket: `id` names it across reloads (fds can be reused once closed).
@@ -80,6 +82,7 @@ private:
   std::unique_ptr<uv::Loop> loop_;
   std::unique_ptr<uv::Resolver> resolver_;
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<ProxyHeaderReaders> proxyReaders_; // for proxy_protocol listeners
   std::unique_ptr<Epoch> current_;
   std::list<std::unique_ptr<Epoch>> retired_;
   struct Accepting {

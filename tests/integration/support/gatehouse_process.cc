@@ -12,7 +12,10 @@
 
 namespace gatehouse::test {
 
-GatehouseProcess::GatehouseProcess(std::vector<std::string> args) {
+GatehouseProcess::GatehouseProcess(std::vector<std::string> args)
+    : GatehouseProcess(GATEHOUSE_BINARY, std::move(args)) {}
+
+GatehouseProcess::GatehouseProcess(const std::string& program, std::vector<std::string> args) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe2 failed");
@@ -21,7 +24,7 @@ GatehouseProcess::GatehouseProcess(std::vector<std::string> args) {
   if (pid_ == 0) {
     ::dup2(fds[1], 2);
     std::vector<char*> argv;
-    std::string binary = GATEHOUSE_BINARY;
+    std::string binary = program;
     argv.push_back(binary.data());
     for (auto& a : args) {
       argv.push_back(a.data());

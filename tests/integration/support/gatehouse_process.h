@@ -1,6 +1,7 @@
 #pragma once
-// The gatehouse binary in a child process, as operators run it: its stderr read line by line,
-// signals sent to it, its exit status collected. Killed (SIGKILL) if a test ends early.
+// The gatehouse binary (or a peer program) in a child process, as operators run it: its stderr read
+// line by line, signals sent to it, its exit status collected. Killed (SIGKILL) if a test ends
+// early.
 
 #include <string>
 #include <sys/types.h>
@@ -11,6 +12,8 @@ namespace gatehouse::test {
 class GatehouseProcess {
 public:
   explicit GatehouseProcess(std::vector<std::string> args);
+  // Another program (a real peer such as haproxy) run the same way.
+  GatehouseProcess(const std::string& binary, std::vector<std::string> args);
   ~GatehouseProcess();
   GatehouseProcess(const GatehouseProcess&) = delete;
   GatehouseProcess& operator=(const GatehouseProcess&) = delete;

@@ -67,6 +67,9 @@ TEST_CASE("PROXY v1: prefixes need more, malformed lines are refused", "[proxy_p
     INFO(bad);
     CHECK(parseProxyHeader(bad).status == Status::Invalid);
   }
+  // A NUL inside a complete line (found by fuzz_proxy_header: inet_pton stopped at it).
+  CHECK(parseProxyHeader(std::string("PROXY TCP6 2001:db8::1\0 ::1 1 2\r\n", 32)).status ==
+        Status::Invalid);
   // 107 bytes at most, CRLF included.
   std::string longest = "PROXY UNKNOWN " + std::string(107 - 16, 'x') + "\r\n";
   REQUIRE(longest.size() == 107);
