@@ -2,6 +2,7 @@
 // fails, SIGHUP reloading the whole configuration (or refusing a broken one), SIGTERM draining
 // running downloads, SIGUSR1 reopening the access log, the open-file limit at start.
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include "../support/gatehouse_process.h"
 #include "../support/proxy_harness.h"
 #include "../support/tls_fixtures.h"
+#include "gatehouse/proxy/proxy_protocol.h"
 
 using namespace gatehouse::test;
 
@@ -291,4 +293,93 @@ TEST_CASE("at start the open-file limit is raised, with a warning when max_conne
   CHECK_FALSE(proxy.waitForLine("can need; raise LimitNOFILE").empty());
   proxy.signal(SIGTERM);
   CHECK(proxy.wait() == 0);
+}
+
+TEST_CASE("a reload under load loses no request") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  std::string path = writeTempFile("load.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 2\n"
+                                                "dns_servers = \"" +
+                                                    dnsOff() + "\"\n");
+  GatehouseProcess proxy({"--config", path});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  auto client = [&] {
+    // Keep-alive connections of 20 requests each, until told to stop (bounded by the reloads).
+    while (!stop) {
+      try {
+        Socket socket = Socket::connectTo(port);
+        for (int i = 0; i < 20 && !stop; ++i) {
+          socket.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+          (readResponse(socket).status == 200 ? ok : failed)++;
+        }
+      } catch (const std::exception&) {
+        failed++;
+      }
+    }
+  };
+  std::thread a(client);
+  std::thread b(client);
+  for (int generation = 2; generation <= 11; ++generation) {
+    proxy.signal(SIGHUP);
+    CHECK_FALSE(proxy.waitForLine("(generation " + std::to_string(generation) + ")").empty());
+  }
+  stop = true;
+  a.join();
+  b.join();
+  CHECK(failed == 0);
+  CHECK(ok > 0);
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait() == 0);
+}
+
+TEST_CASE("a proxy_protocol listener reads exactly the header, however it is split") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  std::string log = writeTempFile("pp-access.log", "");
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0 proxy_protocol", "--workers", "1",
+                          "--dns-servers", dnsOff(), "--access-log", log, "--request-head-timeout",
+                          "2s"});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  gatehouse::uv::SocketAddress source;
+  gatehouse::uv::SocketAddress dest;
+  REQUIRE(gatehouse::uv::SocketAddress::fromNumeric("192.0.2.10", 4000, source));
+  REQUIRE(gatehouse::uv::SocketAddress::fromNumeric("127.0.0.1", port, dest));
+  const std::string request = "GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n\r\n";
+  int sent = 0;
+  for (const std::string& header : {gatehouse::proxy::buildProxyV1(source, dest),
+                                    gatehouse::proxy::buildProxyV2(source, dest)}) {
+    // All at once with the request glued on; then in three pieces, the last with the request.
+    for (int pieces : {1, 3}) {
+      INFO(header.size() << " bytes in " << pieces);
+      source.setPort(static_cast<uint16_t>(4000 + ++sent));
+      std::string h = header[0] == 'P' ? gatehouse::proxy::buildProxyV1(source, dest)
+                                       : gatehouse::proxy::buildProxyV2(source, dest);
+      Socket client = Socket::connectTo(port);
+      size_t step = h.size() / static_cast<size_t>(pieces);
+      for (int i = 0; i < pieces - 1; ++i) {
+        client.sendAll(h.substr(static_cast<size_t>(i) * step, step));
+        // Let each piece arrive alone (the reader must wait, not guess).
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      }
+      client.sendAll(h.substr(static_cast<size_t>(pieces - 1) * step) + request);
+      Response response = readResponse(client);
+      CHECK(response.status == 200);
+      CHECK(response.body == "ok");
+    }
+  }
+  // A header that never completes: closed after request_head_timeout.
+  Socket slow = Socket::connectTo(port);
+  slow.sendAll("PROXY TCP4 192.0.2.10 ");
+  CHECK(slow.waitForClose(std::chrono::seconds(5)));
+  CHECK_FALSE(proxy.waitForLine("no complete header in time").empty());
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait() == 0);
+  std::string text = readFile(log);
+  for (int i = 1; i <= sent; ++i) {
+    CHECK(text.find("client=192.0.2.10:" + std::to_string(4000 + i) + " ") != std::string::npos);
+  }
+  ::unlink(log.c_str());
 }
