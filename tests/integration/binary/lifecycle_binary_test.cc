@@ -271,11 +271,15 @@ TEST_CASE("SIGUSR1 reopens the access log after logrotate moved it") {
   uint16_t port = proxy.waitForPort();
   REQUIRE(port != 0);
   REQUIRE(getStatus(port, upstream) == 200);
+  // The line is written just after the response: wait for it (bounded) before rotating.
+  for (int i = 0; i < 250 && readFile(log).find('\n') == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   REQUIRE(std::rename(log.c_str(), rotated.c_str()) == 0);
   proxy.signal(SIGUSR1);
   CHECK_FALSE(proxy.waitForLine("SIGUSR1: reopened access log " + log).empty());
   REQUIRE(getStatus(port, upstream) == 200);
-  proxy.signal(SIGTERM);
+  proxy.signal(SIGTERM); // the drain writes the last line before the exit
   CHECK(proxy.wait() == 0);
   std::string before = readFile(rotated);
   std::string after = readFile(log);
