@@ -1,6 +1,8 @@
 #include "gatehouse/proxy/server.h"
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <unistd.h>
 
 #include "gatehouse/auth/user_file.h"
@@ -11,6 +13,13 @@ namespace gatehouse::proxy {
 
 namespace {
 constexpr int kBacklog = 1024;
+
+// Waits for loops to confirm a task; bounded, since a loop that is this slow is stuck anyway.
+void waitAll(std::vector<std::future<void>>& futures) {
+  for (auto& f : futures) {
+    f.wait_for(std::chrono::seconds(5));
+  }
+}
 
 void closeAll(std::vector<int>& fds) {
   for (int fd : fds) {
@@ -145,25 +154,29 @@ void Server::reload(GenerationPtr next) {
   publishAddresses();
   pseudonym_ = pseudonymFor(config);
   generation_ = std::move(next);
+  std::vector<std::future<void>> swapped;
   for (unsigned w = 0; w < workers_.size(); ++w) {
     std::vector<Worker::Listener> mine;
     for (const auto& l : listeners_) {
       mine.push_back({l.id, l.fds[w], l.tls, l.proxyProtocol});
     }
     workers_[w]->adopt(generation_, pseudonym_);
-    workers_[w]->setListeners(std::move(mine));
+    swapped.push_back(workers_[w]->setListeners(std::move(mine)));
   }
-  // Sockets no longer configured: each worker accepts on its own duplicate until it has
-  // opened the new ones, so closing ours here drops nothing.
+  // Sockets no longer configured: once each worker has swapped (it accepts on its own
+  // duplicates, opening new ones before closing old ones), closing ours drops nothing.
+  waitAll(swapped);
   for (auto& l : old) {
     closeAll(l.fds);
   }
 }
 
 void Server::beginDrain() {
+  std::vector<std::future<void>> stopped;
   for (auto& worker : workers_) {
-    worker->drain();
+    stopped.push_back(worker->drain());
   }
+  waitAll(stopped); // no worker may still be about to duplicate one of our fds
   // With ours closed, each socket closes once its worker closed its acceptor: connects are
   // refused from then on instead of waiting in a backlog nobody accepts from.
   for (auto& l : listeners_) {

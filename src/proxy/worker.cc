@@ -107,12 +107,29 @@ void Worker::adopt(GenerationPtr generation, std::string pseudonym) {
   });
 }
 
-void Worker::setListeners(std::vector<Listener> listeners) {
-  loop_->post([this, listeners = std::move(listeners)] { setListenersOnLoop(listeners); });
+namespace {
+// Runs `task` on `loop`; the future is ready once it ran, or at once if the loop stopped (a
+// stopped loop drops its tasks, which breaks the promise: that too makes the future ready).
+std::future<void> postAndSignal(uv::Loop& loop, std::function<void()> task) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> future = done->get_future();
+  if (!loop.post([task = std::move(task), done] {
+        task();
+        done->set_value();
+      })) {
+    done->set_value();
+  }
+  return future;
+}
+} // namespace
+
+std::future<void> Worker::setListeners(std::vector<Listener> listeners) {
+  return postAndSignal(*loop_,
+                       [this, listeners = std::move(listeners)] { setListenersOnLoop(listeners); });
 }
 
-void Worker::drain() {
-  loop_->post([this] { drainOnLoop(); });
+std::future<void> Worker::drain() {
+  return postAndSignal(*loop_, [this] { drainOnLoop(); });
 }
 
 void Worker::adoptOnLoop(GenerationPtr generation, std::string pseudonym) {

@@ -5,6 +5,7 @@
 // already open keep theirs until they close (each generation has its own WorkerContext).
 
 #include <atomic>
+#include <future>
 #include <list>
 #include <memory>
 #include <string>
@@ -50,11 +51,13 @@ public:
   void requestStop();
   // Thread-safe: connections accepted from now on use `generation`.
   void adopt(GenerationPtr generation, std::string pseudonym);
-  // Thread-safe: accept on exactly `listeners` from now on; new ones open before old ones close.
-  void setListeners(std::vector<Listener> listeners);
+  // Thread-safe: accept on exactly `listeners` from now on; new ones open before old ones
+  // close. Ready once the loop has done it (or stopped): until then the caller must keep the
+  // fds open, since the loop duplicates them.
+  std::future<void> setListeners(std::vector<Listener> listeners);
   // Thread-safe: stop accepting, mark every connection's context draining, and stop the loop
-  // once the last connection is gone.
-  void drain();
+  // once the last connection is gone. Ready once the loop stopped accepting (or stopped).
+  std::future<void> drain();
 
 private:
   // What one generation needs on this loop; retired once a newer one is adopted, freed once
