@@ -14,6 +14,9 @@
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
 #include "gatehouse/log/log.h"
+#include "gatehouse/policy/explain.h"
+#include "gatehouse/policy/rules.h"
+#include "gatehouse/probe/command.h"
 #include "gatehouse/proxy/generation.h"
 #include "gatehouse/proxy/server.h"
 
@@ -79,6 +82,10 @@ void logStarted(const gatehouse::proxy::Server& server, spdlog::logger& log) {
   if (authStore == nullptr) {
     log.warn("no authentication configured: this is an open proxy (developer mode); "
              "keep it on loopback");
+  } else if (!config.authHelper.empty()) {
+    log.info("proxy authentication: Basic, realm \"{}\", checked by the helper {} ({} per "
+             "worker, started on demand)",
+             config.realm, config.authHelper.front(), config.authHelperChildren);
   } else {
     log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
              authStore->users()->users.size(), config.authFile);
@@ -106,7 +113,7 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
     return;
   }
   ++nextGeneration;
-  if (next->authStore) {
+  if (next->authStore && next->config->authHelper.empty()) {
     log.info("reloaded {} users from {}", next->authStore->users()->users.size(),
              next->config->authFile);
     for (const std::string& warning : next->authStore->lastWarnings()) {
@@ -158,8 +165,14 @@ int main(int argc, char** argv) {
                "gatehouse"};
   std::string configPath;
   bool checkOnly = false;
+  std::string explainQuery;
   app.add_option("--config", configPath, "TOML configuration file (see conf/gatehouse.toml)");
   app.add_flag("--check", checkOnly, "Validate the configuration and exit (0: valid, 1: not)");
+  app.add_option("--explain", explainQuery,
+                 "With --check: which rule decides a request and why, e.g. "
+                 "'alice[eng] CONNECT example.com:443 from 10.1.2.3 [resolved 1.2.3.4]' "
+                 "(exit 0: allowed, 2: denied)")
+      ->needs("--check");
   app.set_version_flag("--version", "gatehouse 0.1.0");
 
   // Every setting is also a flag. Values are checked as they are parsed (so errors name the
@@ -185,7 +198,12 @@ int main(int argc, char** argv) {
           CLI::MultiOptionPolicy::TakeLast);
     }
   }
+  gatehouse::probe::Options probeOptions;
+  CLI::App* probe = gatehouse::probe::addCommand(app, probeOptions);
   CLI11_PARSE(app, argc, argv);
+  if (probe->parsed()) {
+    return gatehouse::probe::runProbe(probeOptions);
+  }
 
   // The file, then the flags over it, then cross-setting checks: at start and on every SIGHUP.
   auto loadConfig = [&]() {
@@ -205,16 +223,28 @@ int main(int argc, char** argv) {
     return config;
   };
 
+  // --check --explain asks the rules a question: the config and its compiled policy are
+  // enough, so it also answers on a machine without the files a start reads.
+  const bool explainOnly = checkOnly && !explainQuery.empty();
   // Everything a start loads is loaded here, once, for --check and for the start alike: a
   // configuration passes --check exactly when the start would get past loading it.
   GenerationPtr generation;
+  std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
   try {
     Config config = loadConfig();
-    std::vector<std::string> problems = gatehouse::proxy::checkWritablePaths(config);
-    if (!problems.empty()) {
-      throw std::runtime_error(problems.front());
+    if (explainOnly) {
+      policy = gatehouse::policy::EgressPolicy::compile(config);
+      if (auto problem = gatehouse::policy::openProxyProblem(config)) {
+        throw ConfigError(*problem);
+      }
+    } else {
+      std::vector<std::string> problems = gatehouse::proxy::checkWritablePaths(config);
+      if (!problems.empty()) {
+        throw std::runtime_error(problems.front());
+      }
+      generation = gatehouse::proxy::loadGeneration(std::move(config));
+      policy = generation->egressPolicy;
     }
-    generation = gatehouse::proxy::loadGeneration(std::move(config));
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
     return 1;
@@ -222,10 +252,23 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
     return 1;
   }
+  if (explainOnly) {
+    std::string error;
+    auto query = gatehouse::policy::parseExplainQuery(explainQuery, error);
+    if (!query) {
+      std::fprintf(stderr, "gatehouse: --explain: %s\n", error.c_str());
+      return 1;
+    }
+    bool denied = false;
+    std::string text = gatehouse::policy::explain(*policy, *query, denied);
+    std::fputs(text.c_str(), stdout);
+    return denied ? 2 : 0;
+  }
   const Config& startConfig = *generation->config;
   if (checkOnly) {
     std::printf("gatehouse: configuration %s is valid\n",
                 configPath.empty() ? "(defaults and flags)" : configPath.c_str());
+    std::printf("gatehouse: egress policy: %s\n", policy->summary().c_str());
     return 0;
   }
 

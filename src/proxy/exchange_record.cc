@@ -152,7 +152,9 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
   record.bytesOut = bytesOut;
   record.durationMs = nowMs - startMs;
   record.upstream = upstreamAddress;
-  record.proxyStatus = info.type;
+  // The Proxy-Status type, or for errors RFC 9209 has no type for (407, 495, 496) the
+  // table's log name, so that every failed line says what failed.
+  record.proxyStatus = !info.type.empty() || error == ProxyError::None ? info.type : info.logName;
   if (error != ProxyError::None) {
     record.phase = errors::phaseName(phase);
   }

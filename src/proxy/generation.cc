@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 #include <unistd.h>
 
 #include "gatehouse/auth/user_file.h"
@@ -10,7 +11,20 @@ namespace gatehouse::proxy {
 
 GenerationPtr loadGeneration(config::Config config, uint64_t number) {
   auto generation = std::make_shared<Generation>();
-  if (!config.authFile.empty()) {
+  // The policy first: its errors name the file and line of the [[rule]] at fault.
+  generation->egressPolicy = policy::EgressPolicy::compile(config);
+  if (auto problem = policy::openProxyProblem(config)) {
+    throw config::ConfigError(*problem);
+  }
+  // The config load checked these already; a start spawns them later, on demand, so look
+  // again here: a helper removed since then fails --check and the reload, not the first login.
+  for (const std::vector<std::string>* argv : {&config.authHelper, &config.groupHelper}) {
+    if (!argv->empty() && ::access(argv->front().c_str(), X_OK) != 0) {
+      throw std::runtime_error("the helper program " + argv->front() + " is not executable (" +
+                               std::strerror(errno) + ")");
+    }
+  }
+  if (!config.authFile.empty() || !config.authHelper.empty()) {
     auth::AuthOptions options;
     options.path = config.authFile;
     options.realm = config.realm;
@@ -18,6 +32,19 @@ GenerationPtr loadGeneration(config::Config config, uint64_t number) {
     options.cacheTtlMs = config.authCacheTtlMs;
     options.maxFailures = config.authMaxFailures;
     options.failureWindowMs = config.authFailureWindowMs;
+    options.maxSlowChecks = config.authMaxPendingChecks;
+    options.helperArgv = config.authHelper;
+    options.helperChildren = static_cast<unsigned>(config.authHelperChildren);
+    options.helperConcurrency = static_cast<unsigned>(config.authHelperConcurrency);
+    options.helperQueue = config.authHelperQueue;
+    options.helperTimeoutMs = config.authHelperTimeoutMs;
+    options.negativeTtlMs = config.authNegativeTtlMs;
+    options.groupFile = config.groupFile;
+    options.groupHelperArgv = config.groupHelper;
+    options.groupHelperChildren = static_cast<unsigned>(config.groupHelperChildren);
+    options.groupHelperConcurrency = static_cast<unsigned>(config.groupHelperConcurrency);
+    options.groupTtlMs = config.groupCacheTtlMs;
+    options.groupNegativeTtlMs = config.groupNegativeTtlMs;
     generation->authStore = std::make_shared<auth::AuthStore>(options); // throws if unreadable
   }
   if (!config.tlsListen.empty()) {
@@ -64,6 +91,8 @@ std::vector<std::string> settingsNeedingRestart(const config::Config& running,
   note(running.workers != loaded.workers, "workers");
   note(running.dnsServers != loaded.dnsServers, "dns_servers");
   note(running.dnsTimeoutMs != loaded.dnsTimeoutMs, "dns_timeout");
+  note(running.dnsCacheSize != loaded.dnsCacheSize, "dns_cache_size");
+  note(running.dnsNegativeTtlMs != loaded.dnsNegativeTtlMs, "dns_negative_ttl");
   note(running.accessLog != loaded.accessLog, "access_log");
   return lines;
 }

@@ -48,6 +48,8 @@ auth::AuthStore* Server::authStore() const {
 std::vector<Server::BoundListener> Server::bindListeners(const config::Config& config,
                                                          std::vector<BoundListener>& reused) {
   std::vector<BoundListener> result;
+  // (index in result, index in reused) of every entry whose sockets came from `reused`.
+  std::vector<std::pair<size_t, size_t>> borrowed;
   try {
     for (bool tls : {false, true}) {
       for (const std::string& spec : tls ? config.tlsListen : config.listen) {
@@ -56,6 +58,7 @@ std::vector<Server::BoundListener> Server::bindListeners(const config::Config& c
           return l.spec == spec && l.tls == tls && !l.fds.empty();
         });
         if (same != reused.end()) {
+          borrowed.emplace_back(result.size(), same - reused.begin());
           result.push_back(std::move(*same));
           same->fds.clear();
           continue;
@@ -65,29 +68,41 @@ std::vector<Server::BoundListener> Server::bindListeners(const config::Config& c
         if (!parsed) {
           throw std::runtime_error(error);
         }
+        // The same address with other options (proxy_protocol, moved between listen and
+        // tls_listen) keeps its sockets too, under a new id so that each worker accepts on
+        // them with the new options: binding it again would fail, the port being ours.
+        const std::string wanted = parsed->address.toString();
+        auto sameAddress =
+            parsed->address.port() == 0
+                ? reused.end()
+                : std::find_if(reused.begin(), reused.end(), [&](const BoundListener& l) {
+                    return l.address.toString() == wanted && !l.fds.empty();
+                  });
+        if (sameAddress != reused.end()) {
+          borrowed.emplace_back(result.size(), sameAddress - reused.begin());
+          result.push_back({nextListenerId_++, spec, tls, parsed->proxyProtocol,
+                            sameAddress->address, std::move(sameAddress->fds)});
+          sameAddress->fds.clear();
+          continue;
+        }
         BoundListener bound{nextListenerId_++, spec, tls, parsed->proxyProtocol,
                             parsed->address,   {}};
-        uv::SocketAddress address = parsed->address;
-        // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
-        for (unsigned w = 0; w < workerCount_; ++w) {
-          bound.fds.push_back(uv::openListenSocket(address, kBacklog)); // throws
-          if (w == 0) {
-            address = uv::boundAddress(bound.fds.back());
-            bound.address = address;
-          }
-        }
+        // One socket per worker in an SO_REUSEPORT group only this process is in (a probe
+        // bind first: a port anything else holds fails here, naming the address).
+        bound.fds = uv::openListenSockets(parsed->address, workerCount_, kBacklog); // throws
+        bound.address = uv::boundAddress(bound.fds.front()); // the real port when 0 was asked
         result.push_back(std::move(bound));
       }
     }
   } catch (...) {
     // Give back what was reused; close only what this call opened.
-    for (auto& l : result) {
-      auto owner = std::find_if(reused.begin(), reused.end(),
-                                [&](const BoundListener& r) { return r.id == l.id; });
-      if (owner != reused.end()) {
-        owner->fds = std::move(l.fds);
+    for (size_t i = 0; i < result.size(); ++i) {
+      auto owner = std::find_if(borrowed.begin(), borrowed.end(),
+                                [i](const auto& b) { return b.first == i; });
+      if (owner != borrowed.end()) {
+        reused[owner->second].fds = std::move(result[i].fds);
       } else {
-        closeAll(l.fds);
+        closeAll(result[i].fds);
       }
     }
     throw;

@@ -30,8 +30,15 @@ Worker::Worker(GenerationPtr generation, SharedCounters& counters, std::vector<L
       loop_(std::make_unique<uv::Loop>()) {
   // DNS settings are fixed for the life of the worker (a reload logs that they need a restart).
   uv::Resolver::Options dns;
-  dns.timeoutMs = generation->config->dnsTimeoutMs;
-  dns.servers = generation->config->dnsServers;
+  const config::Config& config = *generation->config;
+  dns.timeoutMs = config.dnsTimeoutMs;
+  dns.servers = config.dnsServers;
+  dns.cache.maxEntries = static_cast<size_t>(config.dnsCacheSize);
+  // Names that do not resolve get a quarter of that, so a flood of them cannot push out the
+  // names that work.
+  dns.cache.maxNegativeEntries =
+      config.dnsCacheSize == 0 ? 0 : std::max<size_t>(1, config.dnsCacheSize / 4);
+  dns.cache.negativeTtlMs = config.dnsNegativeTtlMs;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   proxyReaders_ = std::make_unique<ProxyHeaderReaders>(
@@ -40,6 +47,12 @@ Worker::Worker(GenerationPtr generation, SharedCounters& counters, std::vector<L
 }
 
 Worker::~Worker() = default;
+
+void Worker::Epoch::closeAuthenticator() {
+  if (authenticator) {
+    authenticator->close();
+  }
+}
 
 std::unique_ptr<Worker::Epoch> Worker::makeEpoch(GenerationPtr generation, std::string pseudonym,
                                                  uint64_t nextConnectionId) {
@@ -206,7 +219,21 @@ void Worker::drainOnLoop() {
   for (auto& epoch : retired_) {
     epoch->context->draining = true;
   }
-  sweep(); // stops at once when nothing is open
+  sweep(); // closes idle keep-alive connections; stops at once when nothing is open
+}
+
+void Worker::drainConnections() {
+  std::vector<WorkerContext*> contexts{current_->context.get()};
+  for (auto& epoch : retired_) {
+    contexts.push_back(epoch->context.get());
+  }
+  for (WorkerContext* context : contexts) {
+    // Copy: a connection that closes leaves the set.
+    std::vector<ClientConnection*> live(context->connections.begin(), context->connections.end());
+    for (ClientConnection* conn : live) {
+      conn->drain();
+    }
+  }
 }
 
 size_t Worker::countConnections() const {
@@ -218,6 +245,9 @@ size_t Worker::countConnections() const {
 }
 
 void Worker::sweep() {
+  if (draining_) {
+    drainConnections(); // those that finished an exchange since are idle now
+  }
   for (auto it = retired_.begin(); it != retired_.end();) {
     Epoch& epoch = **it;
     epoch.emptySweeps = epoch.context->connections.empty() ? epoch.emptySweeps + 1 : 0;
@@ -264,6 +294,11 @@ void Worker::stopOnLoop() {
   proxyReaders_->closeAll();
   pool_->closeAll();
   resolver_->close();
+  // Kills helper processes, whose handles would keep the loop up.
+  current_->closeAuthenticator();
+  for (auto& epoch : retired_) {
+    epoch->closeAuthenticator();
+  }
 }
 
 } // namespace gatehouse::proxy

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.h"
+#include "gatehouse/policy/rules.h"
 #include "gatehouse/tls/tls.h"
 
 namespace gatehouse::auth {
@@ -22,13 +23,16 @@ struct Generation {
   std::shared_ptr<auth::AuthStore> authStore;          // null: an open proxy
   std::shared_ptr<tls::ServerContextHolder> tlsServer; // null: no TLS listener
   tls::ContextPtr upstreamTls;
+  std::shared_ptr<const policy::EgressPolicy> egressPolicy; // the [[rule]] tables, compiled
   uint64_t number = 1; // 1 at start, +1 per accepted reload (for log lines)
 };
 using GenerationPtr = std::shared_ptr<const Generation>;
 
-// Loads every file `config` names exactly as a start does: the user file, the TLS listener's
-// certificate and key (and that they match), the client CA, the upstream CA. Throws
-// std::runtime_error naming the file on the first failure. `number` labels the result.
+// Loads every file `config` names exactly as a start does: the user file or auth helper, the
+// TLS listener's certificate and key (and that they match), the client CA, the upstream CA,
+// and compiles the egress policy (hosts files included), refusing an open proxy on a public
+// address. Throws std::runtime_error (config::ConfigError for the policy, with file:line)
+// naming the file on the first failure. `number` labels the result.
 GenerationPtr loadGeneration(config::Config config, uint64_t number = 1);
 
 // What --check adds to loadGeneration: places a start opens for writing (the access log).

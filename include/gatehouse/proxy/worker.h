@@ -68,12 +68,15 @@ private:
     std::unique_ptr<policy::PolicyChain> policy;
     std::unique_ptr<WorkerContext> context;
     int emptySweeps = 0; // consecutive sweeps that found it without connections
+    void closeAuthenticator();
   };
   std::unique_ptr<Epoch> makeEpoch(GenerationPtr generation, std::string pseudonym,
                                    uint64_t nextConnectionId);
   void adoptOnLoop(GenerationPtr generation, std::string pseudonym);
   void setListenersOnLoop(std::vector<Listener> listeners);
   void drainOnLoop();
+  // Draining: asks every connection of every generation to close when idle.
+  void drainConnections();
   void stopOnLoop();
   void sweep();
   size_t countConnections() const;

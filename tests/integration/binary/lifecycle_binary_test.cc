@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <sys/socket.h>
 #include <thread>
@@ -115,7 +116,7 @@ TEST_CASE(
   CHECK(runStart(good, &out) == 124); // still running when timeout stopped it
 }
 
-TEST_CASE("SIGHUP reloads the whole configuration; a broken file keeps the running one") {
+TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the running one") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   const std::string target = upstream.hostPort();
   auto configText = [&](const std::string& ports, const std::string& listen) {
@@ -386,4 +387,49 @@ TEST_CASE("a proxy_protocol listener reads exactly the header, however it is spl
     CHECK(text.find("client=192.0.2.10:" + std::to_string(4000 + i) + " ") != std::string::npos);
   }
   ::unlink(log.c_str());
+}
+
+TEST_CASE("a drain closes an idle keep-alive connection at once and answers a request in flight "
+          "with Connection: close") {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  FakeUpstream upstream([released](UpstreamPeer& peer) {
+    while (true) {
+      std::string head = peer.readHead();
+      if (head.empty()) {
+        return;
+      }
+      if (head.find("/slow") != std::string::npos) {
+        released.wait_for(std::chrono::seconds(20)); // bounded: a failed test still ends
+      }
+      peer.send(FakeUpstream::okResponse("done"));
+    }
+  });
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--dns-servers", dnsOff(),
+                          "--drain-timeout", "60s"});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  // Idle: one keep-alive exchange done, waiting for its next request.
+  Socket idle = Socket::connectTo(port);
+  idle.sendAll("GET http://" + upstream.hostPort() + "/first HTTP/1.1\r\nHost: x\r\n\r\n");
+  Response first = readResponse(idle);
+  REQUIRE(first.status == 200);
+  REQUIRE_FALSE(first.closedAfter);
+  // In flight: the upstream holds its answer until the drain has begun.
+  Socket busy = Socket::connectTo(port);
+  busy.sendAll("GET http://" + upstream.hostPort() + "/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE(upstream.waitForRequests(2));
+
+  proxy.signal(SIGTERM);
+  CHECK_FALSE(proxy.waitForLine("SIGTERM: draining").empty());
+  // Long before drain_timeout (60 s): the idle one goes at once.
+  CHECK(idle.waitForClose(std::chrono::seconds(5)));
+  release.set_value();
+  Response answer = readResponse(busy);
+  CHECK(answer.status == 200);
+  CHECK(answer.body == "done");
+  CHECK(answer.header("connection") == "close");
+  CHECK(busy.waitForClose());
+  CHECK_FALSE(proxy.waitForLine("drained: every connection finished").empty());
+  CHECK(proxy.wait() == 0);
 }

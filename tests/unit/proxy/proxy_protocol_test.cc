@@ -114,7 +114,7 @@ TEST_CASE("PROXY v2: PROXY over TCP4 and TCP6, LOCAL, TLVs", "[proxy_protocol]")
   CHECK_FALSE(r.header.source);
 }
 
-TEST_CASE("PROXY v2: truncated headers need more; bad ones are refused", "[proxy_protocol]") {
+TEST_CASE("PROXY v2: truncated headers need more, bad ones are refused", "[proxy_protocol]") {
   std::string tlvs("\x01\x00\x02h2", 5);
   std::string full = buildProxyV2(address("192.0.2.7", 1), address("127.0.0.1", 2), tlvs);
   for (size_t n = 1; n < full.size(); ++n) {

@@ -9,7 +9,7 @@
 
 using gatehouse::uv::Loop;
 
-TEST_CASE("posted tasks run on the loop thread; stop ends run() and refuses later posts",
+TEST_CASE("posted tasks run on the loop thread, stop ends run() and refuses later posts",
           "[loop]") {
   Loop loop;
   std::atomic<int> ran{0};
