@@ -58,6 +58,8 @@ constexpr std::array<ErrorInfo, static_cast<size_t>(E::kCount)> kTable = {{
      "Allowed ports are set with connect-ports.", "connect_port_denied"},
     {E::DestinationDenied, 403, "destination_ip_prohibited", "This destination is not allowed",
      "The proxy's policy refuses this address.", "destination_denied"},
+    {E::RuleDenied, 403, "http_request_denied", "The proxy's policy does not allow this request",
+     "Ask the proxy's operator; the rule is named in Proxy-Status.", "rule_denied"},
     {E::LoopDetected, 508, "proxy_loop_detected", "The request looped back to this proxy",
      "The proxy is configured to forward to itself.", "loop_detected"},
     {E::ConnectionLimit, 503, "connection_limit_reached", "The proxy is at its connection limit",

@@ -97,12 +97,13 @@ void access(const AccessRecord& r) {
     return;
   }
   logger->info("id={} client={} user={} method={} target={} status={} in={} out={} ms={} "
-               "upstream={} error={}{}{} end={}",
+               "upstream={} error={}{}{} end={}{}{}{}{}",
                r.requestId, r.client, r.user.empty() ? "-" : quoted(r.user), r.method,
                quoted(r.target), r.status, r.bytesIn, r.bytesOut, r.durationMs,
                r.upstream.empty() ? "-" : r.upstream, r.proxyStatus.empty() ? "-" : r.proxyStatus,
                r.phase.empty() ? "" : " phase=", r.phase,
-               r.termination.empty() ? "--" : r.termination);
+               r.termination.empty() ? "--" : r.termination, r.rule.empty() ? "" : " rule=", r.rule,
+               r.wouldDeny.empty() ? "" : " would_deny=", r.wouldDeny);
 }
 
 } // namespace gatehouse::log

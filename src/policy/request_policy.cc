@@ -6,6 +6,7 @@
 
 #include "gatehouse/auth/authenticator.h"
 #include "gatehouse/http/header_rules.h"
+#include "gatehouse/policy/egress_step.h"
 
 namespace gatehouse::policy {
 
@@ -81,6 +82,9 @@ std::optional<Verdict> PolicyRun::runFrom(size_t index) {
 }
 
 void PolicyRun::resume(const Verdict& verdict) {
+  if (verdict.kind == Verdict::Kind::Pending) {
+    return; // the step asked again (a second group, say): it resumes once more later
+  }
   pending_.reset();
   std::optional<Verdict> final = verdict;
   if (verdict.kind == Verdict::Kind::Continue) {
@@ -466,6 +470,9 @@ void addStandardSteps(PolicyChain& chain, const StandardPolicyOptions& options) 
   if (options.authenticator != nullptr) {
     chain.add(makeAuthStep(*options.authenticator, options.clientCertificateAuth, options.realm,
                            options.clock));
+  }
+  if (options.egress) {
+    chain.add(makeEgressRulesStep(options.egress, options.groups));
   }
   chain.add(makeConnectPortStep(options.connectPortAllowed, options.connectPortsDescription));
   chain.add(makeViaLoopStep(options.pseudonym));

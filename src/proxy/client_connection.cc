@@ -339,6 +339,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   flow_.facts = &facts();
   flow_.framing = parser().framing();
   flow_.contentLength = parser().contentLength();
+  flow_.clientHost = identity_.host;
   transition(State::Deciding);
 
   // Body bytes that came with the head are checked before anything goes upstream.
@@ -379,6 +380,8 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   rec.decidedMs = context_.loop.now();
   rec.user = facts().user;
   rec.claimedUser = facts().claimedUser;
+  rec.rule = facts().rule;
+  rec.wouldDeny = facts().wouldDeny;
   switch (verdict.kind) {
   case Verdict::Kind::Refuse:
     respondError(verdict.error, verdict.phase, verdict.detail, {}, &verdict.fields,

@@ -160,6 +160,8 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
   }
   const std::string code = terminationCode();
   record.termination = code;
+  record.rule = rule;
+  record.wouldDeny = wouldDeny;
   log::access(record);
 }
 

@@ -1,5 +1,8 @@
 #include "gatehouse/proxy/forward_exchange.h"
 
+#include "gatehouse/policy/egress_step.h"
+#include "gatehouse/proxy/egress.h"
+
 #include <openssl/crypto.h>
 
 #include "gatehouse/http/serializer.h"
@@ -56,12 +59,27 @@ void ForwardExchange::start() {
     return;
   }
   const bool tls = !facts.isConnect && facts.uri.scheme == "https";
+  // What is checked is what is connected to: every address after DNS (rebinding included),
+  // and a pooled connection's address too (it was opened for another request's decision).
+  auto guard = [&facts](const uv::SocketAddress& address) -> std::optional<UpstreamFailure> {
+    policy::ConnectRefusal refusal = policy::checkConnect(facts, toIpAddress(address));
+    if (!refusal.refused()) {
+      return std::nullopt;
+    }
+    return UpstreamFailure{refusal.error, Phase::Connect, refusal.detail};
+  };
   if (!facts.isConnect && !retried_) {
     if (UpstreamConnection* pooled = connector_.takePooled(facts.authority, tls)) {
+      if (auto refusal = guard(pooled->address())) {
+        pooled->close();
+        fail(refusal->error, refusal->phase, refusal->detail);
+        return;
+      }
       onConnectorReady(pooled);
       return;
     }
   }
+  connector_.setGuard(guard);
   connector_.start(facts.authority, tls);
 }
 
@@ -162,6 +180,8 @@ void ForwardExchange::sendRequestHead() {
   plan.contentLength = request_.contentLength;
   plan.pseudonym = context_.pseudonym;
   plan.webSocket = request_.webSocket;
+  plan.forwardedFor = context_.config.forwardedFor;
+  plan.clientHost = request_.clientHost;
   if (parent_ != nullptr) {
     plan.absoluteForm = true;
     plan.proxyAuthorization = parent_->authorization;

@@ -2,6 +2,7 @@
 
 #include "gatehouse/http/header_rules.h"
 #include "gatehouse/http/serializer.h"
+#include "gatehouse/policy/forwarded_for.h"
 
 namespace gatehouse::proxy {
 
@@ -31,6 +32,12 @@ std::string buildUpstreamRequestHead(const UpstreamRequestPlan& plan) {
   const bool decrementMaxForwards = request.method == "OPTIONS" || request.method == "TRACE";
   auto maxForwards = http::maxForwards(request.headers);
   http::HeaderList kept = http::withoutHopByHop(request.headers, {.keepUpgrade = plan.webSocket});
+  if (plan.forwardedFor != config::ForwardedFor::Off) {
+    // After hop-by-hop removal, so "Connection: X-Forwarded-For" can only remove the client's
+    // own copy, never ours (Apache CVE-2022-31813).
+    auto client = policy::IpAddress::parse(plan.clientHost);
+    kept = policy::withForwardedFor(kept, plan.forwardedFor, client.value_or(policy::IpAddress()));
+  }
   for (const http::Header& f : kept.fields()) {
     if (http::equalsIgnoreCase(f.name, "host")) {
       continue; // replaced by the target URI's authority

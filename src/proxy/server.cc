@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "gatehouse/auth/user_file.h"
+#include "gatehouse/policy/rules.h"
+#include "gatehouse/proxy/egress.h"
 #include "gatehouse/proxy/worker.h"
 #include "gatehouse/uv/listen_socket.h"
 
@@ -130,6 +132,15 @@ std::string Server::pseudonymFor(const config::Config& config) const {
   return config::defaultPseudonym(withPort);
 }
 
+GenerationPtr Server::withBoundPolicy(const GenerationPtr& generation) const {
+  // The rules and the SSRF guard, with the addresses really bound (a port 0 became one).
+  std::vector<uv::SocketAddress> allBound = bound_;
+  allBound.insert(allBound.end(), boundTls_.begin(), boundTls_.end());
+  auto bound = std::make_shared<Generation>(*generation);
+  bound->egressPolicy = compileEgress(*generation->config, allBound); // throws like a start
+  return bound;
+}
+
 void Server::start() {
   if (!generation_) {
     generation_ = loadGeneration(*pendingConfig_); // throws naming the file
@@ -140,6 +151,7 @@ void Server::start() {
   std::vector<BoundListener> none;
   listeners_ = bindListeners(config, none);
   publishAddresses();
+  generation_ = withBoundPolicy(generation_);
   pseudonym_ = pseudonymFor(config);
   for (unsigned w = 0; w < workerCount_; ++w) {
     std::vector<Worker::Listener> mine;
@@ -167,6 +179,24 @@ void Server::reload(GenerationPtr next) {
     throw;
   }
   publishAddresses();
+  try {
+    next = withBoundPolicy(next);
+  } catch (...) {
+    // Back as it was: kept sockets return to their entries (same address), new ones close.
+    for (auto& fresh : listeners_) {
+      auto owner = std::find_if(old.begin(), old.end(), [&](const BoundListener& l) {
+        return l.fds.empty() && l.address.toString() == fresh.address.toString();
+      });
+      if (owner != old.end()) {
+        owner->fds = std::move(fresh.fds);
+      } else {
+        closeAll(fresh.fds);
+      }
+    }
+    listeners_ = std::move(old);
+    publishAddresses();
+    throw;
+  }
   pseudonym_ = pseudonymFor(config);
   generation_ = std::move(next);
   std::vector<std::future<void>> swapped;

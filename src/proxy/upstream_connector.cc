@@ -74,13 +74,12 @@ void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
 void UpstreamConnector::tryNext() {
   // The guard sees the address actually connected to, after DNS: a name that resolves to a
   // refused address (DNS rebinding included) never gets a packet.
-  while (next_ < addresses_.size() && guarded_ && context_.destinationGuard) {
-    std::string refusal = context_.destinationGuard(addresses_[next_]);
-    if (refusal.empty()) {
+  while (next_ < addresses_.size() && guarded_ && guard_) {
+    std::optional<UpstreamFailure> refusal = guard_(addresses_[next_]);
+    if (!refusal) {
       break;
     }
-    lastFailure_ = {ProxyError::DestinationDenied, Phase::Connect,
-                    addresses_[next_].toString() + " is " + refusal};
+    lastFailure_ = std::move(*refusal);
     ++next_;
   }
   if (next_ >= addresses_.size()) {

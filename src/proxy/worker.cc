@@ -7,6 +7,7 @@
 #include "gatehouse/log/log.h"
 #include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/client_connection.h"
+#include "gatehouse/proxy/egress.h"
 #include "gatehouse/proxy/proxy_protocol_reader.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
@@ -95,6 +96,10 @@ std::unique_ptr<Worker::Epoch> Worker::makeEpoch(GenerationPtr generation, std::
   checks.connectPortsDescription = [&config] { return config.connectPorts.toString(); };
   checks.authenticator = context.authenticator;
   checks.clock = [loop = loop_.get()] { return loop->now(); };
+  checks.egress = generation->egressPolicy;
+  checks.groups = epoch->authenticator ? epoch->authenticator->groups() : nullptr;
+  context.parents = parentRoutes(config);
+  context.defaultParent = config.upstreamProxy;
   epoch->policy = std::make_unique<policy::PolicyChain>();
   policy::addStandardSteps(*epoch->policy, checks);
   context.policy = epoch->policy.get();

@@ -27,7 +27,8 @@ enum class ProxyError : uint8_t {
   TlsProtocolError,          // TLS to the upstream failed
   TlsCertificateError,       // upstream certificate not trusted
   ConnectPortDenied,         // CONNECT to a port outside connect-ports
-  DestinationDenied,         // destination address refused by policy
+  DestinationDenied,         // destination address refused by the SSRF guard
+  RuleDenied,                // a [[rule]] denied the request
   LoopDetected,              // our own Via pseudonym came back
   ConnectionLimit,           // at max-connections
   BadRequest,                // malformed request (parse or target errors)

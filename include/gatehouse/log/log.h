@@ -38,6 +38,8 @@ struct AccessRecord {
   std::string_view proxyStatus; // Proxy-Status error type, empty when none
   std::string_view phase;       // where an error happened, empty when none
   std::string_view termination; // two-letter end code (who, phase); "--" for a normal end
+  std::string_view rule;        // the egress rule that decided, when rules ran
+  std::string_view wouldDeny;   // a report-mode rule that would have denied it
 };
 void access(const AccessRecord& record);
 

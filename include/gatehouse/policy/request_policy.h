@@ -25,8 +25,13 @@ class Authenticator;
 namespace gatehouse::config {
 struct Config;
 }
+namespace gatehouse::auth {
+class GroupResolver;
+}
 
 namespace gatehouse::policy {
+
+class EgressPolicy;
 
 // What the connection knows about the client that sent the request.
 struct ClientIdentity {
@@ -48,6 +53,12 @@ struct RequestFacts {
   // The route a rule chose: "" (the default parent, or direct without one), "direct", or a
   // parent proxy's name.
   std::string via;
+  // The egress decision, kept with the policy that made it (a reload must not free the rule
+  // it names): the connect-time check and the log read it.
+  struct Egress;
+  std::shared_ptr<const Egress> egress;
+  std::string rule;      // the rule that decided ("default" when none did)
+  std::string wouldDeny; // a report-mode rule that would have denied it
 };
 
 // Proxy-Authorization last accepted on one connection, so keep-alive requests repeating it
@@ -181,6 +192,9 @@ struct StandardPolicyOptions {
   std::function<std::string()> connectPortsDescription; // for the refusal's detail
   auth::Authenticator* authenticator = nullptr;         // null: an open proxy
   std::function<uint64_t()> clock;                      // loop time in ms
+  // The [[rule]] tables (null: no egress step), and the group source their `groups` ask.
+  std::shared_ptr<const EgressPolicy> egress;
+  auth::GroupResolver* groups = nullptr;
 };
 
 // The standard chain, in order: client certificate, request target, Host, authentication,

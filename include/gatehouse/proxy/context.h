@@ -66,9 +66,6 @@ struct WorkerContext {
   auth::Authenticator* authenticator = nullptr;
   // The request-policy chain every request head passes (never null once the worker runs).
   policy::PolicyChain* policy = nullptr;
-  // Checks each address DNS gave before any packet goes to it (the SSRF guard): empty when
-  // allowed, else why not. Unset: every address is allowed.
-  std::function<std::string(const uv::SocketAddress&)> destinationGuard;
   // Parent proxies by name, and the one every request goes through unless its rule says
   // otherwise (empty: direct).
   std::vector<ParentRoute> parents;

@@ -38,8 +38,9 @@ struct ExchangeRecord {
   std::string user;        // the authenticated user
   std::string claimedUser; // the user refused credentials named (never authenticated)
   std::string upstreamAddress;
-  std::string rule;   // the policy rule that decided, when one did
-  std::string parent; // the parent proxy the request went through, when one did
+  std::string rule;      // the policy rule that decided, when one did
+  std::string wouldDeny; // a report-mode rule that would have denied it
+  std::string parent;    // the parent proxy the request went through, when one did
   // A parent's own Proxy-Status members, kept in front of ours on an error it caused.
   std::string upstreamProxyStatus;
   int status = 0;

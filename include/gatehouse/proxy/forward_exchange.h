@@ -35,6 +35,7 @@ struct RequestFlow {
   bool requestComplete = false;
   bool requestChunked = false;
   bool expectContinue = false; // Expect: 100-continue, no body byte and no 100 seen yet
+  std::string_view clientHost; // the client's address without port (forwarded_for)
 };
 
 // What the exchange tells its connection.

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "gatehouse/config/config.h"
 #include "gatehouse/http/message.h"
 #include "gatehouse/http/parser.h"
 #include "gatehouse/http/uri.h"
@@ -25,6 +26,9 @@ struct UpstreamRequestPlan {
   // (the client's Proxy-Authorization never does: it is hop-by-hop and ours).
   bool absoluteForm = false;
   std::string_view proxyAuthorization;
+  // forwarded_for: our own X-Forwarded-For or Forwarded line replaces the client's.
+  config::ForwardedFor forwardedFor = config::ForwardedFor::Off;
+  std::string_view clientHost; // the client's address without port
 };
 
 // "METHOD origin-form HTTP/1.1", Host from the URI, client fields minus hop-by-hop ones and

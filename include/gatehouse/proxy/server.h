@@ -75,6 +75,8 @@ private:
   std::vector<BoundListener> bindListeners(const config::Config& config,
                                            std::vector<BoundListener>& reused);
   void publishAddresses();
+  // `generation` with its egress policy compiled against the addresses now bound.
+  GenerationPtr withBoundPolicy(const GenerationPtr& generation) const;
   std::string pseudonymFor(const config::Config& config) const;
 
   std::unique_ptr<config::Config> pendingConfig_; // Server(Config): loaded by start()

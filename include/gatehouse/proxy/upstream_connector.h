@@ -2,7 +2,9 @@
 // Gets a connected upstream for a destination: an idle pooled connection, or DNS (c-ares, on
 // the loop) and then a TCP connect to each returned address in turn until one answers.
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,10 @@ public:
   // `guarded`: the destination guard checks the addresses (off for a configured parent proxy,
   // which the operator chose).
   void start(const http::Authority& authority, bool tls = false, bool guarded = true);
+  // Checks each address DNS gave before any packet goes to it (the SSRF guard and rules on
+  // addresses): nullopt when it may be dialled, else why not.
+  using Guard = std::function<std::optional<UpstreamFailure>(const uv::SocketAddress&)>;
+  void setGuard(Guard guard) { guard_ = std::move(guard); }
   // Abandons a lookup or connect in progress; no event follows.
   void cancel();
   // DNS took too long (the owner's timer decides): fails with dns_timeout.
@@ -57,6 +63,7 @@ private:
   std::string key_;
   bool tls_ = false;
   bool guarded_ = true;
+  Guard guard_;
   std::string tlsHost_;
   uv::ResolveRequestPtr dnsRequest_;
   std::vector<uv::SocketAddress> addresses_;

@@ -26,6 +26,7 @@ class Authenticator;
 
 namespace gatehouse::policy {
 class PolicyChain;
+class EgressPolicy;
 } // namespace gatehouse::policy
 
 namespace gatehouse::proxy {

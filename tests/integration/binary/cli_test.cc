@@ -67,6 +67,7 @@ TEST_CASE("the running binary reloads users on SIGHUP and when the file changes"
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   std::string users = tempFile("users", "first:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n"); // pa:ss
   ProxyProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--auth-file", users,
+                      "--ssrf-guard", "false",
                       "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort())});
   std::string listening = proxy.waitForLine("listening on 127.0.0.1:");
   REQUIRE_FALSE(listening.empty());
