@@ -6,6 +6,7 @@
 # off, pinned to CPU 0;
 # nginx (the origin), wrk and curl run on CPU 1. Prints one table per scenario with each
 # figure's ratio to direct, writes bench/results/latest.{json,md} and draws latest.png.
+# The origin is on loopback, which the SSRF guard refuses when auth is on: it is off here.
 # Usage: bench/compare.sh [seconds-per-http-run]   (default 5; the whole run takes ~10 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +77,7 @@ declare -A main_pid
 # Each proxy is started by a function so the idle-cost scenario can restart it fresh: an
 # allocator keeps freed memory, so RSS growth is only meaningful from a new process.
 start_gatehouse() {
-  taskset -c 0 build/gatehouse --listen "127.0.0.1:${port[gatehouse]}" --workers 1 --access-log off \
+  taskset -c 0 build/gatehouse --listen "127.0.0.1:${port[gatehouse]}" --workers 1 --access-log off --ssrf-guard false \
     --log-level error --auth-file "$work/users" --connect-ports '*' --max-connections 100000 &
   main_pid[gatehouse]=$!
 }
@@ -187,15 +188,15 @@ done
 echo "all proxies answer (ports: gatehouse ${port[gatehouse]}, squid ${port[squid]}, tinyproxy ${port[tinyproxy]}, apache ${port[apache]})"
 
 gh_open=$(free_port)   # Gatehouse without auth and with a bcrypt user, for the auth cost
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_open" --workers 1 --access-log off \
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_open" --workers 1 --access-log off --ssrf-guard false \
   --log-level error --connect-ports '*' &
 pids+=($!)
 gh_bcrypt=$(free_port)
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_bcrypt" --workers 1 --access-log off \
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_bcrypt" --workers 1 --access-log off --ssrf-guard false \
   --log-level error --connect-ports '*' --auth-file "$work/users-bcrypt" &
 pids+=($!)
 gh_copy=$(free_port)   # Gatehouse with splice off, to show what splicing gains
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_copy" --workers 1 --access-log off \
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$gh_copy" --workers 1 --access-log off --ssrf-guard false \
   --log-level error --connect-ports '*' --auth-file "$work/users" --splice false &
 gh_copy_pid=$!
 pids+=($!)

@@ -48,15 +48,15 @@ CONF
 taskset -c 1 nginx -c "$work/nginx.conf"
 htpasswd -cbB "$work/users" bench 'bench:secret' 2>/dev/null
 auth_port=$(free_port)
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$proxy_port" --workers 1 --access-log off --log-level error &
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$proxy_port" --workers 1 --access-log off --ssrf-guard false --log-level error &
 proxy_pid=$!
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$auth_port" --workers 1 --access-log off --log-level error \
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$auth_port" --workers 1 --access-log off --ssrf-guard false --log-level error \
   --auth-file "$work/users" &
 auth_pid=$!
 helper_port=$(free_port)
 helper=/usr/lib/squid/basic_ncsa_auth
 [ -x "$helper" ] || { echo "bench: $helper missing (apt-get install squid)" >&2; exit 1; }
-taskset -c 0 build/gatehouse --listen "127.0.0.1:$helper_port" --workers 1 --access-log off \
+taskset -c 0 build/gatehouse --listen "127.0.0.1:$helper_port" --workers 1 --access-log off --ssrf-guard false \
   --log-level error --auth-helper "$helper" --auth-helper "$work/users" &
 helper_pid=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$origin_port/1k" && break; done

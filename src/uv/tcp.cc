@@ -140,7 +140,7 @@ void onWriteDone(uv_write_t* req, int status) noexcept {
     s->handler->onStreamWriteError(*s, status);
     return;
   }
-  if (s->wantDrain && s->queuedBytes <= TcpStream::kLowWatermark) {
+  if (s->wantDrain && s->writeQueueSize() <= TcpStream::kLowWatermark) {
     s->wantDrain = false;
     s->handler->onStreamDrained(*s);
   }
@@ -304,12 +304,15 @@ int WriteReq::submit() {
 } // namespace
 
 size_t TcpStream::writeQueueSize() const {
-  return impl(this)->queuedBytes;
+  // Bytes a filter holds before its handshake count too: an upload to a TLS origin that is
+  // still handshaking is paused like one to a slow socket, not buffered without bound.
+  const auto* s = impl(this);
+  return s->queuedBytes + (s->filter ? s->filter->pendingBytes() : 0);
 }
 
 void TcpStream::notifyWhenDrained() {
   auto* s = impl(this);
-  if (s->queuedBytes <= kLowWatermark) {
+  if (s->writeQueueSize() <= kLowWatermark) {
     s->wantDrain = false;
     if (s->handler && !s->closing) {
       s->handler->onStreamDrained(*s);

@@ -69,6 +69,7 @@ public:
   void shutdown(std::string& out) override;
 
   bool handshakeDone() const { return handshakeDone_; }
+  size_t pendingBytes() const override { return pendingPlain_.size(); }
   const std::string& error() const override { return error_; }
   // True when the failure was certificate verification (tls_certificate_error).
   bool certificateError() const { return certificateError_; }

@@ -31,6 +31,9 @@ public:
   virtual void shutdown(std::string& out) = 0;
   // Why the last call failed.
   virtual const std::string& error() const = 0;
+  // Plaintext accepted but not yet turned into wire bytes (written before a handshake
+  // finished): it counts against the stream's write queue, so producers stop in time.
+  virtual size_t pendingBytes() const { return 0; }
 };
 
 } // namespace gatehouse::uv

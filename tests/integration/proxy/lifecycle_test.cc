@@ -203,3 +203,33 @@ TEST_CASE("an upstream that stops reading the request body is its fault, not the
   CHECK(line.find("status=408") == std::string::npos);
   CHECK(line.find("upstream stopped reading the request body") != std::string::npos);
 }
+
+TEST_CASE("an upload to a TLS origin that never finishes its handshake is paused, not buffered",
+          "[lifecycle]") {
+  // The origin accepts TCP and then says nothing: the proxy's ClientHello goes unanswered.
+  // Everything the client uploads meanwhile used to pile up in the TLS session without bound.
+  auto config = testConfig();
+  config.readTimeoutMs = 1500;
+  FakeUpstream silent([](UpstreamPeer& peer) { peer.stall(); });
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  constexpr size_t kSize = 64 * 1024 * 1024;
+  client.sendAll("POST https://" + silent.hostPort() +
+                 "/upload HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: " +
+                 std::to_string(kSize) + "\r\n\r\n");
+  std::thread sender([&client] {
+    try {
+      client.sendAll(std::string(kSize, 'u'));
+    } catch (const std::exception&) {
+    }
+  });
+  std::string line = proxy.waitForLog({"access", "status="}, 30s);
+  sender.join();
+  CHECK(line.find("status=598") != std::string::npos);
+  CHECK_FALSE(proxy.waitForLog({"upstream stopped reading the request body"}).empty());
+  // What the proxy took from the client is bounded by its watermarks, not the upload's size.
+  size_t in = line.find(" in=");
+  REQUIRE(in != std::string::npos);
+  CHECK(std::stoull(line.substr(in + 4)) < 16u * 1024 * 1024);
+}
