@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
 
   try {
     gatehouse::log::setup(config.logLevel, config.accessLog);
+    gatehouse::log::setAccessFormat(*gatehouse::log::parseAccessFormat(config.accessLogFormat));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gatehouse: %s\n", e.what());
     return 1;

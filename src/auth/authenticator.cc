@@ -84,6 +84,9 @@ std::optional<AuthDecision> Authenticator::check(const std::string& clientAddres
   if (cached != cache_.end()) {
     if (cached->second.expiresAt > loop_.now() && cached->second.generation == users->generation) {
       OPENSSL_cleanse(credentials->password.data(), credentials->password.size());
+      if (cacheHits_ != nullptr) {
+        cacheHits_->fetch_add(1, std::memory_order_relaxed);
+      }
       return decision; // allowed
     }
     cache_.erase(cached);

@@ -66,10 +66,14 @@ void Server::start() {
     }
     pseudonym_ = config::defaultPseudonym(withPort);
   }
+  DiagnosticLimit limit;
+  limit.linesPerWindow = config_.refusedLogLines;
+  limit.windowMs = config_.refusedLogWindowMs;
   for (unsigned w = 0; w < workers; ++w) {
+    telemetry_.push_back(std::make_unique<WorkerTelemetry>(counters_, limit));
     workers_.push_back(std::make_unique<Worker>(config_, counters_, listenersPerWorker[w], w,
                                                 pseudonym_, authStore_.get(), tlsServer_.get(),
-                                                upstreamTls_));
+                                                upstreamTls_, telemetry_.back().get()));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([w = worker.get()] { w->run(); });

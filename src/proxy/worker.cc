@@ -6,6 +6,7 @@
 #include "gatehouse/log/log.h"
 #include "gatehouse/policy/request_policy.h"
 #include "gatehouse/proxy/client_connection.h"
+#include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
@@ -14,14 +15,23 @@
 
 namespace gatehouse::proxy {
 
+namespace {
+constexpr uint64_t kFlushIntervalMs = 1000;
+} // namespace
+
 Worker::Worker(const config::Config& config, SharedCounters& counters,
                std::vector<Listener> listeners, unsigned index, std::string pseudonym,
                auth::AuthStore* authStore, tls::ServerContextHolder* tlsServer,
-               tls::ContextPtr upstreamTls)
-    : config_(config), listeners_(std::move(listeners)), loop_(std::make_unique<uv::Loop>()) {
+               tls::ContextPtr upstreamTls, WorkerTelemetry* telemetry)
+    : config_(config), listeners_(std::move(listeners)), loop_(std::make_unique<uv::Loop>()),
+      telemetry_(telemetry) {
   uv::Resolver::Options dns;
   dns.timeoutMs = config.dnsTimeoutMs;
   dns.servers = config.dnsServers;
+  if (telemetry != nullptr) {
+    dns.cacheHits = &telemetry->dnsCacheHits();
+    dns.lookups = &telemetry->dnsLookups();
+  }
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   http::ParserLimits request;
@@ -47,7 +57,11 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
   if (authStore != nullptr) {
     authenticator_ = std::make_unique<auth::Authenticator>(*loop_, *authStore);
     context_->authenticator = authenticator_.get();
+    if (telemetry != nullptr) {
+      authenticator_->countCacheHitsIn(&telemetry->authCacheHits());
+    }
   }
+  context_->telemetry = telemetry;
   policy::StandardPolicyOptions checks;
   checks.requireClientCertificate = !config.tlsClientCa.empty();
   checks.clientCertificateAuth = config.tlsClientCertAuth;
@@ -66,7 +80,12 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
 Worker::~Worker() = default;
 
 void Worker::run() {
+  setCurrentTelemetry(telemetry_); // ExchangeRecord::finish() reports to it on this thread
   loop_->setStopHandler([this] { stopOnLoop(); });
+  if (telemetry_ != nullptr) {
+    flushTimer_ = uv::Timer::create(*loop_, this);
+    flushTimer_->start(kFlushIntervalMs);
+  }
   for (Listener listener : listeners_) {
     acceptors_.push_back(uv::Acceptor::create(
         *loop_, listener.fd, [this, tls = listener.tls](uv::TcpStream* stream, int status) {
@@ -78,6 +97,15 @@ void Worker::run() {
         }));
   }
   loop_->run();
+  if (telemetry_ != nullptr) {
+    telemetry_->flushSuppressed(loop_->now(), true);
+  }
+  setCurrentTelemetry(nullptr);
+}
+
+void Worker::onTimer(uv::Timer& timer) {
+  telemetry_->flushSuppressed(loop_->now());
+  timer.start(kFlushIntervalMs);
 }
 
 void Worker::requestStop() {
@@ -90,6 +118,10 @@ void Worker::stopOnLoop() {
     acceptor->close();
   }
   acceptors_.clear();
+  if (flushTimer_ != nullptr) {
+    flushTimer_->close();
+    flushTimer_ = nullptr;
+  }
   // Copy: shutdown() removes each connection from the set.
   std::vector<ClientConnection*> live(context_->connections.begin(), context_->connections.end());
   for (ClientConnection* conn : live) {

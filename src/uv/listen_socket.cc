@@ -12,7 +12,7 @@
 
 namespace gatehouse::uv {
 
-int openListenSocket(const SocketAddress& address, int backlog) {
+int openListenSocket(const SocketAddress& address, int backlog, bool reusePort) {
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     throw std::runtime_error("socket(" + address.toString() + "): " + std::strerror(errno));
@@ -20,7 +20,9 @@ int openListenSocket(const SocketAddress& address, int backlog) {
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // Each worker loop accepts on its own socket; the kernel spreads connections.
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (reusePort) {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
   if (address.family() == AF_INET6) {
     ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }

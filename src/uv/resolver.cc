@@ -238,6 +238,9 @@ std::optional<ResolveResult> Resolver::answerNow(const std::string& host, uint16
   }
   out.status = ResolveResult::Status::Ok;
   out.addresses = it->second.addresses;
+  if (impl_->options.cacheHits != nullptr) {
+    impl_->options.cacheHits->fetch_add(1, std::memory_order_relaxed);
+  }
   for (auto& a : out.addresses) {
     a.setPort(port);
   }
@@ -252,6 +255,9 @@ ResolveRequestPtr Resolver::resolve(const std::string& host, uint16_t port, Call
   auto handle = std::make_unique<RequestHandle>(query);
   if (impl_ == nullptr) {
     return handle; // never answers; the caller's timeout or shutdown covers it
+  }
+  if (impl_->options.lookups != nullptr) {
+    impl_->options.lookups->fetch_add(1, std::memory_order_relaxed);
   }
   ares_addrinfo_hints hints{};
   hints.ai_family = AF_UNSPEC;

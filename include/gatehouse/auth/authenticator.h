@@ -2,6 +2,7 @@
 // Per-worker authentication: decodes Proxy-Authorization, answers from a cache of recent
 // successes, and checks slow hashes on the thread pool so the event loop never blocks.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <openssl/types.h>
@@ -48,6 +49,8 @@ public:
   // The user table's generation now: a decision made under another generation is stale.
   uint64_t generation() const { return store_.users()->generation; }
   uint64_t cacheTtlMs() const { return store_.options().cacheTtlMs; }
+  // Counts decisions answered from the cache of recent successes there (metrics; may be null).
+  void countCacheHitsIn(std::atomic<uint64_t>* counter) { cacheHits_ = counter; }
 
 private:
   struct CacheEntry {
@@ -66,6 +69,7 @@ private:
   // Fetched once: OpenSSL 3's implicit fetch per digest call costs more than the hash.
   EVP_MD* sha256_ = nullptr;
   EVP_MD_CTX* digestContext_ = nullptr;
+  std::atomic<uint64_t>* cacheHits_ = nullptr;
 };
 
 } // namespace gatehouse::auth

@@ -7,6 +7,7 @@
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/proxy/context.h"
+#include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/socket_address.h"
 
@@ -38,6 +39,8 @@ public:
   std::string reloadTls();
   // Proxy authentication's shared state; null when the proxy is open.
   auth::AuthStore* authStore() const { return authStore_.get(); }
+  // Each worker's metrics and recent exchanges (created by start(), kept after stop()).
+  const std::vector<std::unique_ptr<WorkerTelemetry>>& telemetry() const { return telemetry_; }
 
 private:
   config::Config config_;
@@ -49,6 +52,7 @@ private:
   std::unique_ptr<tls::ServerContextHolder> tlsServer_;
   tls::ContextPtr upstreamTls_;
   std::vector<int> fds_;
+  std::vector<std::unique_ptr<WorkerTelemetry>> telemetry_; // outlives the workers
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

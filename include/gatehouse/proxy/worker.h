@@ -8,6 +8,7 @@
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/proxy/context.h"
+#include "gatehouse/uv/timer.h"
 
 namespace gatehouse::uv {
 class Acceptor;
@@ -24,7 +25,9 @@ class PolicyChain;
 
 namespace gatehouse::proxy {
 
-class Worker {
+class WorkerTelemetry;
+
+class Worker final : private uv::TimerHandler {
 public:
   // A listening socket and whether it speaks TLS to clients.
   struct Listener {
@@ -34,7 +37,8 @@ public:
   // `tlsServer` and `upstreamTls` are shared by all workers.
   Worker(const config::Config& config, SharedCounters& counters, std::vector<Listener> listeners,
          unsigned index, std::string pseudonym, auth::AuthStore* authStore,
-         tls::ServerContextHolder* tlsServer, tls::ContextPtr upstreamTls);
+         tls::ServerContextHolder* tlsServer, tls::ContextPtr upstreamTls,
+         WorkerTelemetry* telemetry = nullptr);
   ~Worker();
   // Runs the loop until requestStop(); call on the worker's own thread.
   void run();
@@ -43,6 +47,8 @@ public:
 
 private:
   void stopOnLoop();
+  // Once a second: summarises diagnostic lines the limiter held back.
+  void onTimer(uv::Timer& timer) override;
 
   const config::Config& config_;
   std::vector<Listener> listeners_;
@@ -53,6 +59,8 @@ private:
   std::unique_ptr<policy::PolicyChain> policy_;
   std::unique_ptr<WorkerContext> context_;
   std::vector<uv::Acceptor*> acceptors_;
+  WorkerTelemetry* telemetry_;
+  uv::Timer* flushTimer_ = nullptr;
 };
 
 } // namespace gatehouse::proxy

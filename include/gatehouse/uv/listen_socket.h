@@ -12,8 +12,9 @@ class Loop;
 class TcpStream;
 
 // Creates, binds and listens on a socket with SO_REUSEADDR and SO_REUSEPORT. Throws
-// std::runtime_error naming the address on failure (start-up only). Returns the fd.
-int openListenSocket(const SocketAddress& address, int backlog);
+// std::runtime_error naming the address on failure (start-up only). Returns the fd. Without
+// `reusePort` the port cannot be shared (the admin listener must never join a proxy port).
+int openListenSocket(const SocketAddress& address, int backlog, bool reusePort = true);
 // The address a socket is bound to (the real port after binding port 0).
 SocketAddress boundAddress(int fd);
 

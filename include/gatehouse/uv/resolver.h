@@ -1,6 +1,7 @@
 #pragma once
 // Asynchronous DNS on the loop with c-ares (honours /etc/hosts), with a small TTL cache.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,6 +41,9 @@ public:
     uint64_t minCacheTtlMs = 1000;
     // "IP[:port],..." to use instead of /etc/resolv.conf's servers; empty: the system's.
     std::string servers;
+    // Where to count answers from the cache and lookups sent to DNS (metrics; may be null).
+    std::atomic<uint64_t>* cacheHits = nullptr;
+    std::atomic<uint64_t>* lookups = nullptr;
   };
 
   Resolver(Loop& loop, Options options);
