@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/admin/admin_server.h"
 #include "gatehouse/auth/user_file.h"
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
@@ -101,6 +102,21 @@ int main(int argc, char** argv) {
     log.error("cannot start: {}", e.what());
     return 1;
   }
+  // The admin listener reads the workers' telemetry on its own loop thread (off by default).
+  std::unique_ptr<gatehouse::admin::AdminServer> admin;
+  if (!config.adminListen.empty()) {
+    admin = std::make_unique<gatehouse::admin::AdminServer>(server.config(), server);
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      log.error("cannot start the admin listener: {}", e.what());
+      server.stop();
+      return 1;
+    }
+    log.info("admin listener on {} (/healthz /readyz /metrics /proxy.pac, live view at /){}",
+             admin->boundAddress().toString(),
+             config.adminAuthFile.empty() ? "" : ", Basic auth from " + config.adminAuthFile);
+  }
   for (const auto& address : server.boundAddresses()) {
     log.info("listening on {} ({} workers, pseudonym {})", address.toString(),
              config.effectiveWorkers(), server.pseudonym());
@@ -159,6 +175,9 @@ int main(int argc, char** argv) {
     }
     log.info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
     break;
+  }
+  if (admin) {
+    admin->stop();
   }
   server.stop();
   log.info("stopped");
