@@ -379,7 +379,11 @@ AdminReply AdminServer::handle(std::string_view method, std::string_view target,
         since = std::stoull(digits);
       }
     }
-    return {200, "application/json", exchangesJson(workers, since), {}};
+    return {200,
+            "application/json",
+            exchangesJson(workers, since,
+                          proxy_.counters().exchangeSequence.load(std::memory_order_relaxed)),
+            {}};
   }
   if (path.substr(0, 14) == "/api/exchange/") {
     if (auto json = exchangeJson(workers, percentDecoded(path.substr(14)))) {

@@ -34,8 +34,8 @@ std::string summaryJson(const ExchangeSummary& s) {
       optionalMs(s.decidedMs), optionalMs(s.connectedMs), optionalMs(s.firstByteMs), s.totalMs);
 }
 
-std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& workers,
-                          uint64_t since) {
+std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& workers, uint64_t since,
+                          uint64_t newest) {
   std::vector<ExchangeSummary> all;
   for (const proxy::WorkerTelemetry* w : workers) {
     auto recent = w->recent(since);
@@ -45,7 +45,7 @@ std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& work
             [](const ExchangeSummary& a, const ExchangeSummary& b) { return a.seq < b.seq; });
   size_t first = all.size() > kMaxExchangesPerAnswer ? all.size() - kMaxExchangesPerAnswer : 0;
   uint64_t last = all.empty() ? since : all.back().seq;
-  std::string out = fmt::format("{{\"last\":{},\"exchanges\":[", last);
+  std::string out = fmt::format("{{\"last\":{},\"newest\":{},\"exchanges\":[", last, newest);
   for (size_t i = first; i < all.size(); ++i) {
     if (i != first) {
       out.push_back(',');

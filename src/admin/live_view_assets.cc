@@ -147,7 +147,11 @@ async function poll() {
       const answer = await fetch('/api/exchanges?since=' + last, {cache: 'no-store'});
       if (!answer.ok) throw new Error('HTTP ' + answer.status);
       const data = await answer.json();
-      if (data.exchanges.length) {
+      if (data.newest < last) { // the proxy restarted: start over
+        rows = [];
+        last = 0;
+        render();
+      } else if (data.exchanges.length) {
         rows = rows.concat(data.exchanges).slice(-MAX_ROWS);
         last = data.last;
         render();

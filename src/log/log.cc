@@ -162,9 +162,10 @@ std::optional<AccessFormat> parseAccessFormat(std::string_view name) {
 
 void setAccessFormat(AccessFormat format) {
   gAccessFormat = format;
-  if (accessLogger()) {
-    accessLogger()->set_pattern(format == AccessFormat::Gatehouse ? "%Y-%m-%dT%H:%M:%S.%e access %v"
-                                                                  : "%v");
+  // Only the access log's own sink: sinks added for tests keep their formatter.
+  if (accessLogger() && !accessLogger()->sinks().empty()) {
+    accessLogger()->sinks().front()->set_pattern(
+        format == AccessFormat::Gatehouse ? "%Y-%m-%dT%H:%M:%S.%e access %v" : "%v");
   }
 }
 

@@ -64,7 +64,7 @@ public:
   void setDraining(bool draining) { draining_.store(draining, std::memory_order_relaxed); }
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
-  // Answers one request (any thread; used by the connections and by unit tests).
+  // Answers one request. Called on the admin thread (its auth memo is not shared).
   AdminReply handle(std::string_view method, std::string_view target,
                     std::optional<std::string_view> authorization);
 

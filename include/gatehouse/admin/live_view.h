@@ -19,10 +19,11 @@ namespace gatehouse::admin {
 // At most this many exchanges per answer (the newest).
 inline constexpr size_t kMaxExchangesPerAnswer = 500;
 
-// {"last":<highest seq>,"exchanges":[...]}: every kept exchange with seq > `since`, merged
-// across workers, oldest first.
-std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& workers,
-                          uint64_t since);
+// {"last":<highest seq returned, else since>,"newest":<newest>,"exchanges":[...]}: every kept
+// exchange with seq > `since`, merged across workers, oldest first. `newest` is the sequence
+// counter now: below the page's `since`, the proxy restarted.
+std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& workers, uint64_t since,
+                          uint64_t newest);
 // One exchange by request id as a JSON object, or nullopt when it is no longer kept.
 std::optional<std::string> exchangeJson(const std::vector<const proxy::WorkerTelemetry*>& workers,
                                         std::string_view id);

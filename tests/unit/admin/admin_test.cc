@@ -127,10 +127,10 @@ TEST_CASE("live view: summaries as JSON, merged across workers in order", "[admi
   b.onFinished(r, "127.0.0.1:1", 0);
   r.id = "0.1.2";
   a.onFinished(r, "127.0.0.1:1", 0);
-  std::string json = admin::exchangesJson({&a, &b}, 0);
-  CHECK(json.rfind("{\"last\":3,\"exchanges\":[{\"seq\":1,", 0) == 0);
+  std::string json = admin::exchangesJson({&a, &b}, 0, 3);
+  CHECK(json.rfind("{\"last\":3,\"newest\":3,\"exchanges\":[{\"seq\":1,", 0) == 0);
   CHECK(json.find("\"id\":\"1.1.1\"") < json.find("\"id\":\"0.1.2\""));
-  CHECK(admin::exchangesJson({&a, &b}, 3) == "{\"last\":3,\"exchanges\":[]}");
+  CHECK(admin::exchangesJson({&a, &b}, 3, 3) == "{\"last\":3,\"newest\":3,\"exchanges\":[]}");
   REQUIRE(admin::exchangeJson({&a, &b}, "1.1.1").has_value());
   CHECK_FALSE(admin::exchangeJson({&a, &b}, "9.9.9").has_value());
 }
