@@ -95,6 +95,8 @@ config::Config testConfig() {
   c.requestHeadTimeoutMs = 5000;
   c.dnsTimeoutMs = 1000;
   c.pseudonym = "gh-test";
+  // Tests assert on the diagnostic line of each refusal; the limit has its own test.
+  c.refusedLogLines = 1'000'000;
   // Never ask the machine's resolver: an unused loopback port answers nothing.
   c.dnsServers = "127.0.0.1:" + std::to_string(unusedPort());
   return c;
