@@ -13,6 +13,9 @@
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
 #include "gatehouse/log/log.h"
+#include "gatehouse/policy/explain.h"
+#include "gatehouse/policy/rules.h"
+#include "gatehouse/probe/command.h"
 #include "gatehouse/proxy/server.h"
 
 using gatehouse::config::Config;
@@ -24,8 +27,14 @@ int main(int argc, char** argv) {
                "gatehouse"};
   std::string configPath;
   bool checkOnly = false;
+  std::string explainQuery;
   app.add_option("--config", configPath, "TOML configuration file (see conf/gatehouse.toml)");
   app.add_flag("--check", checkOnly, "Validate the configuration and exit (0: valid, 1: not)");
+  app.add_option("--explain", explainQuery,
+                 "With --check: which rule decides a request and why, e.g. "
+                 "'alice[eng] CONNECT example.com:443 from 10.1.2.3 [resolved 1.2.3.4]' "
+                 "(exit 0: allowed, 2: denied)")
+      ->needs("--check");
   app.set_version_flag("--version", "gatehouse 0.1.0");
 
   // Every setting is also a flag. Values are checked as they are parsed (so errors name the
@@ -51,9 +60,15 @@ int main(int argc, char** argv) {
           CLI::MultiOptionPolicy::TakeLast);
     }
   }
+  gatehouse::probe::Options probeOptions;
+  CLI::App* probe = gatehouse::probe::addCommand(app, probeOptions);
   CLI11_PARSE(app, argc, argv);
+  if (probe->parsed()) {
+    return gatehouse::probe::runProbe(probeOptions);
+  }
 
   Config config;
+  std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
   try {
     if (!configPath.empty()) {
       gatehouse::config::loadFile(configPath, config);
@@ -67,13 +82,30 @@ int main(int argc, char** argv) {
       }
     }
     gatehouse::config::validate(config);
+    policy = gatehouse::policy::EgressPolicy::compile(config);
+    if (auto problem = gatehouse::policy::openProxyProblem(config)) {
+      throw ConfigError(*problem);
+    }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
     return 1;
   }
+  if (checkOnly && !explainQuery.empty()) {
+    std::string error;
+    auto query = gatehouse::policy::parseExplainQuery(explainQuery, error);
+    if (!query) {
+      std::fprintf(stderr, "gatehouse: --explain: %s\n", error.c_str());
+      return 1;
+    }
+    bool denied = false;
+    std::string text = gatehouse::policy::explain(*policy, *query, denied);
+    std::fputs(text.c_str(), stdout);
+    return denied ? 2 : 0;
+  }
   if (checkOnly) {
     std::printf("gatehouse: configuration %s is valid\n",
                 configPath.empty() ? "(defaults and flags)" : configPath.c_str());
+    std::printf("gatehouse: egress policy: %s\n", policy->summary().c_str());
     return 0;
   }
 
@@ -134,6 +166,10 @@ int main(int argc, char** argv) {
   if (authStore == nullptr) {
     log.warn("no authentication configured: this is an open proxy (developer mode); "
              "keep it on loopback");
+  } else if (!config.authHelper.empty()) {
+    log.info("proxy authentication: Basic, realm \"{}\", checked by the helper {} ({} per "
+             "worker, started on demand)",
+             config.realm, config.authHelper.front(), config.authHelperChildren);
   } else {
     log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
              authStore->users()->users.size(), config.authFile);

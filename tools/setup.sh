@@ -14,7 +14,7 @@ with_tests=0
 packages=(
   build-essential cmake ninja-build pkg-config git
   libuv1-dev node-llhttp libssl-dev libspdlog-dev catch2 libc-ares-dev libcrypt-dev
-  libtomlplusplus-dev libcli11-dev
+  libtomlplusplus-dev libcli11-dev libpacparser-dev
   curl python3 openssl
 )
 # Test-only: the fuzzing toolchain and the real peers and clients the tests drive.

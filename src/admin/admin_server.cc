@@ -254,7 +254,7 @@ void AdminServer::start() {
   if (!address) {
     throw std::runtime_error(error);
   }
-  fd_ = uv::openListenSocket(*address, 64, false); // never shares a port (no SO_REUSEPORT)
+  fd_ = uv::openListenSocket(*address, 64); // never shares a port (no SO_REUSEPORT)
   bound_ = uv::boundAddress(fd_);
   runtime_ = std::make_unique<Runtime>(*this);
   Runtime* rt = runtime_.get();

@@ -23,15 +23,17 @@ std::string summaryJson(const ExchangeSummary& s) {
   return fmt::format(
       "{{\"seq\":{},\"time\":{},\"id\":{},\"client\":{},\"user\":{},\"method\":{},\"target\":{},"
       "\"status\":{},\"proxy_status\":{},\"error\":{},\"phase\":{},\"auth_reason\":{},"
-      "\"rule\":{},\"detail\":{},\"end\":{},\"upstream\":{},\"aborted\":{},\"bytes_in\":{},"
+      "\"rule\":{},\"parent\":{},\"detail\":{},\"end\":{},\"upstream\":{},\"aborted\":{},\"bytes_"
+      "in\":{},"
       "\"bytes_out\":{},\"decided_ms\":{},\"connected_ms\":{},\"first_byte_ms\":{},"
       "\"total_ms\":{}}}",
       s.seq, s.wallMs, log::jsonString(s.id), log::jsonString(s.client), optionalString(s.user),
       log::jsonString(s.method), log::jsonString(s.target), s.status, optionalString(s.proxyStatus),
       optionalString(s.error), optionalString(s.phase), optionalString(s.authReason),
-      optionalString(s.rule), optionalString(s.detail), log::jsonString(s.end),
-      optionalString(s.upstream), s.aborted ? "true" : "false", s.bytesIn, s.bytesOut,
-      optionalMs(s.decidedMs), optionalMs(s.connectedMs), optionalMs(s.firstByteMs), s.totalMs);
+      optionalString(s.rule), optionalString(s.parent), optionalString(s.detail),
+      log::jsonString(s.end), optionalString(s.upstream), s.aborted ? "true" : "false", s.bytesIn,
+      s.bytesOut, optionalMs(s.decidedMs), optionalMs(s.connectedMs), optionalMs(s.firstByteMs),
+      s.totalMs);
 }
 
 std::string exchangesJson(const std::vector<const proxy::WorkerTelemetry*>& workers, uint64_t since,

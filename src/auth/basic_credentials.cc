@@ -1,5 +1,8 @@
 #include "gatehouse/auth/basic_credentials.h"
 
+#include <algorithm>
+#include <openssl/crypto.h>
+
 #include "gatehouse/http/message.h"
 
 namespace gatehouse::auth {
@@ -16,6 +19,8 @@ const char* describe(Refusal refusal) {
     return "malformed base64";
   case Refusal::MissingColon:
     return "missing colon between user and password";
+  case Refusal::ControlCharacter:
+    return "control character in credentials";
   case Refusal::UnknownUser:
     return "unknown user";
   case Refusal::WrongPassword:
@@ -24,8 +29,39 @@ const char* describe(Refusal refusal) {
     return "unsupported hash format";
   case Refusal::Throttled:
     return "throttled after repeated wrong passwords";
+  case Refusal::HelperFailure:
+    return "auth helper failure";
+  case Refusal::BackendBusy:
+    return "too many password checks queued";
+  case Refusal::BackendUnavailable:
+    return "auth helper unavailable";
   }
   return "unknown";
+}
+
+bool backendTrouble(Refusal refusal) {
+  return refusal == Refusal::BackendBusy || refusal == Refusal::BackendUnavailable;
+}
+
+void wipe(std::string& secret) {
+  // capacity(): a shorter value may have left older bytes past size() in the same buffer.
+  OPENSSL_cleanse(secret.data(), secret.capacity());
+  secret.clear();
+}
+
+BasicCredentials& BasicCredentials::operator=(BasicCredentials&& other) noexcept {
+  if (this != &other) {
+    wipe(user);
+    wipe(password);
+    user = std::move(other.user);
+    password = std::move(other.password);
+  }
+  return *this;
+}
+
+BasicCredentials::~BasicCredentials() {
+  wipe(user);
+  wipe(password);
 }
 
 namespace {
@@ -103,7 +139,14 @@ std::optional<BasicCredentials> parseBasic(std::string_view fieldValue, Refusal&
   std::string_view name = value.substr(0, space);
   if (!http::equalsIgnoreCase(name, "basic")) {
     refusal = name.empty() ? Refusal::NoCredentials : Refusal::UnsupportedScheme;
-    scheme = std::string(name.substr(0, 32));
+    // Only a short token followed by credentials is a scheme; a lone word may be the bare
+    // base64 of "user:password" (a client that forgot the scheme), which must not be logged.
+    const bool plausible = space != std::string_view::npos && name.size() <= 20 &&
+                           std::all_of(name.begin(), name.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+                           });
+    scheme = plausible ? std::string(name) : std::string();
     return std::nullopt;
   }
   std::string_view token =
@@ -116,10 +159,21 @@ std::optional<BasicCredentials> parseBasic(std::string_view fieldValue, Refusal&
   size_t colon = decoded->find(':');
   if (colon == std::string::npos) {
     refusal = Refusal::MissingColon;
+    wipe(*decoded);
+    return std::nullopt;
+  }
+  // crypt() and helpers see C strings and lines: a NUL would cut the password short (so
+  // "right\0anything" passed), a newline would forge a second helper request.
+  if (std::any_of(decoded->begin(), decoded->end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    refusal = Refusal::ControlCharacter;
+    wipe(*decoded);
     return std::nullopt;
   }
   refusal = Refusal::None;
-  return BasicCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
+  BasicCredentials credentials(decoded->substr(0, colon), decoded->substr(colon + 1));
+  wipe(*decoded);
+  return credentials;
 }
 
 } // namespace gatehouse::auth

@@ -99,9 +99,13 @@ std::string aprMd5(std::string_view password, std::string_view salt) {
   constexpr std::string_view magic = "$apr1$";
   salt = salt.substr(0, 8);
   const EVP_MD* md5 = EVP_md5();
+  // Every buffer below holds the password or material derived from it: built by appending
+  // views (no temporary copies) and wiped before it is freed.
   std::string alternate = digest(md5, {password, salt, password});
   // The main digest: password, magic, salt, then pieces of `alternate` and a bit pattern.
-  std::string material = std::string(password) + std::string(magic) + std::string(salt);
+  std::string material;
+  material.reserve(password.size() * 2 + 64);
+  material.append(password).append(magic).append(salt);
   for (size_t left = password.size(); left > 0; left -= std::min<size_t>(left, 16)) {
     material.append(alternate, 0, std::min<size_t>(left, 16));
   }
@@ -110,18 +114,33 @@ std::string aprMd5(std::string_view password, std::string_view salt) {
   }
   std::string final = digest(md5, {material});
   // 1000 rounds to slow down brute force (as Apache and md5crypt do).
+  std::string round;
+  round.reserve(password.size() * 2 + 64);
   for (int i = 0; i < 1000; ++i) {
-    std::string round;
-    round += (i & 1) ? std::string(password) : final;
+    round.clear();
+    if (i & 1) {
+      round.append(password);
+    } else {
+      round.append(final);
+    }
     if (i % 3) {
-      round += salt;
+      round.append(salt);
     }
     if (i % 7) {
-      round += password;
+      round.append(password);
     }
-    round += (i & 1) ? final : std::string(password);
-    final = digest(md5, {round});
+    if (i & 1) {
+      round.append(final);
+    } else {
+      round.append(password);
+    }
+    std::string next = digest(md5, {round});
+    OPENSSL_cleanse(final.data(), final.size());
+    final.swap(next);
   }
+  OPENSSL_cleanse(alternate.data(), alternate.capacity());
+  OPENSSL_cleanse(material.data(), material.capacity());
+  OPENSSL_cleanse(round.data(), round.capacity());
   auto byte = [&](int i) {
     return static_cast<unsigned long>(static_cast<unsigned char>(final[static_cast<size_t>(i)]));
   };
@@ -132,6 +151,7 @@ std::string aprMd5(std::string_view password, std::string_view salt) {
   to64(out, (byte(3) << 16) | (byte(9) << 8) | byte(15), 4);
   to64(out, (byte(4) << 16) | (byte(10) << 8) | byte(5), 4);
   to64(out, byte(11), 2);
+  OPENSSL_cleanse(final.data(), final.size());
   return out;
 }
 

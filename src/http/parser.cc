@@ -244,6 +244,49 @@ ParseStatus MessageParser::onHeadParsed() {
   return ParseStatus::HeadComplete;
 }
 
+std::string_view MessageParser::withoutTrailingOws(std::string_view chunk, bool headComplete,
+                                                   std::string& scratch) {
+  auto isOws = [](char c) { return c == ' ' || c == '\t'; };
+  bool needed = !heldOws_.empty();
+  for (size_t i = 0; !needed && i < chunk.size(); ++i) {
+    needed = isOws(chunk[i]) && (i + 1 == chunk.size() || chunk[i + 1] == '\r');
+  }
+  if (!needed) {
+    if (!startLineDone_ && chunk.find('\n') != std::string_view::npos) {
+      startLineDone_ = true;
+    }
+    return chunk;
+  }
+  std::string input = heldOws_ + std::string(chunk);
+  heldOws_.clear();
+  scratch.reserve(input.size());
+  size_t i = 0;
+  while (i < input.size()) {
+    if (isOws(input[i]) && startLineDone_) {
+      size_t run = i;
+      while (run < input.size() && isOws(input[run])) {
+        ++run;
+      }
+      if (run == input.size() && !headComplete) {
+        heldOws_ = input.substr(i); // may end a field value: decided with the next read
+        break;
+      }
+      if (run < input.size() && input[run] == '\r') {
+        i = run; // trailing OWS of a field value: not part of it
+        continue;
+      }
+      scratch.append(input, i, run - i);
+      i = run;
+      continue;
+    }
+    if (input[i] == '\n') {
+      startLineDone_ = true;
+    }
+    scratch.push_back(input[i++]);
+  }
+  return scratch;
+}
+
 ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
   used = 0;
   llhttp_t& p = llhttp_->parser;
@@ -254,9 +297,11 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
     if (data.empty()) {
       return ParseStatus::NeedMore; // the last message stays readable until a new one starts
     }
-    // The previous message ended; the next head starts here. After an upgrade request that
-    // was not upgraded (h2c stripped on the way, say) llhttp stays paused for the upgrade:
-    // start it afresh, or the next request would be a 400.
+    // The previous message ended; the next head starts here.
+    heldOws_.clear();
+    startLineDone_ = false;
+    // After an upgrade request that was not upgraded (h2c stripped on the way, say) llhttp stays
+    // paused for the upgrade: start it afresh, or the next request would be a 400.
     if (llhttp_get_errno(&p) == HPE_PAUSED_UPGRADE || p.upgrade != 0) {
       llhttp_reset(&p);
     }
@@ -291,12 +336,15 @@ ParseStatus MessageParser::execute(std::string_view data, size_t& used) {
       return fail(status, describe(e));
     }
     headBytes_ += headPart;
-    llhttp_errno_t err = llhttp_execute(&p, data.data(), headPart);
+    std::string scratch;
+    std::string_view chunk = withoutTrailingOws(data.substr(0, headPart),
+                                                scan == HeadScanner::Result::Complete, scratch);
+    llhttp_errno_t err = llhttp_execute(&p, chunk.data(), chunk.size());
     if (err == HPE_PAUSED) {
-      used = static_cast<size_t>(llhttp_get_error_pos(&p) - data.data());
-      if (used != headPart) {
+      if (static_cast<size_t>(llhttp_get_error_pos(&p) - chunk.data()) != chunk.size()) {
         return fail(400, "malformed head");
       }
+      used = headPart;
       return onHeadParsed();
     }
     if (err != HPE_OK) {
@@ -363,6 +411,8 @@ ParseStatus MessageParser::skipBody(uint64_t n) {
 
 void MessageParser::reset() {
   llhttp_reset(&llhttp_->parser);
+  heldOws_.clear();
+  startLineDone_ = false;
   phase_ = Phase::Head;
   headBytes_ = 0;
   scanner_.reset();

@@ -89,7 +89,10 @@ std::string squidLine(const AccessRecord& r) {
   return fmt::format("{}.{:03} {:>6} {} {}/{:03} {} {} {} {} {}/{} -", r.wallMs / 1000,
                      r.wallMs % 1000, r.durationMs, fieldEscaped(hostOf(r.client)), squidCode(r),
                      r.status, r.bytesOut, fieldEscaped(r.method), fieldEscaped(r.target),
-                     fieldEscaped(r.user), upstreamHost.empty() ? "HIER_NONE" : "HIER_DIRECT",
+                     fieldEscaped(r.user),
+                     upstreamHost.empty() ? "HIER_NONE"
+                     : r.parent.empty()   ? "HIER_DIRECT"
+                                          : "FIRSTUP_PARENT",
                      upstreamHost.empty() ? "-" : upstreamHost);
 }
 
@@ -122,14 +125,15 @@ std::string jsonLine(const AccessRecord& r) {
       "\"user\":{},\"method\":{},\"target\":{},\"status\":{},\"bytes_in\":{},"
       "\"bytes_out\":{},\"duration_ms\":{},\"connect_ms\":{},\"first_byte_ms\":{},"
       "\"upstream\":{},\"proxy_status\":{},\"phase\":{},\"end\":{},\"aborted\":{},"
-      "\"auth_reason\":{},\"rule\":{},\"detail\":{}}}",
+      "\"auth_reason\":{},\"rule\":{},\"parent\":{},\"detail\":{}}}",
       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
       r.wallMs % 1000, jsonString(r.requestId), jsonString(r.client), optionalString(r.user),
       jsonString(r.method), jsonString(r.target), r.status, r.bytesIn, r.bytesOut, r.durationMs,
       optionalMs(r.connectMs), optionalMs(r.firstByteMs), optionalString(r.upstream),
       optionalString(r.proxyStatus), optionalString(r.phase),
       jsonString(r.termination.empty() ? "--" : r.termination), r.aborted ? "true" : "false",
-      optionalString(r.authReason), optionalString(r.rule), optionalString(r.detail));
+      optionalString(r.authReason), optionalString(r.rule), optionalString(r.parent),
+      optionalString(r.detail));
 }
 
 std::string gatehouseLine(const AccessRecord& r) {

@@ -1,5 +1,6 @@
 #include "gatehouse/policy/request_policy.h"
 
+#include <algorithm>
 #include <cctype>
 #include <openssl/crypto.h>
 
@@ -304,6 +305,16 @@ private:
       Verdict v = Verdict::refuse(ProxyError::AuthThrottled, Phase::Auth, detail,
                                   "too many failed authentication attempts from this address");
       v.fields.add("Retry-After", std::to_string(decision.retryAfterSeconds));
+      return v;
+    }
+    if (auth::backendTrouble(decision.refusal)) {
+      // Not the client's fault and no secret: the client may learn which backend is down.
+      std::string publicDetail =
+          decision.detail.empty() ? auth::describe(decision.refusal) : decision.detail;
+      Verdict v = Verdict::refuse(ProxyError::AuthBackendUnavailable, Phase::Auth, detail,
+                                  std::move(publicDetail));
+      v.fields.add("Retry-After",
+                   std::to_string(std::max<uint64_t>(1, decision.retryAfterSeconds)));
       return v;
     }
     Verdict v = Verdict::refuse(ProxyError::AuthRequired, Phase::Auth, detail,

@@ -53,12 +53,6 @@ ProxyError errorForParseStatus(int status) {
   }
 }
 
-// RFC 9110 9.2.2: only these may be sent again automatically.
-bool idempotent(std::string_view method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
-         method == "PUT" || method == "DELETE";
-}
-
 // True when `data` can begin a valid chunk-size line (hex digits, then an extension, CRLF or
 // nothing yet): the bytes that came with a chunked request head are checked before the head
 // goes upstream, as Squid and Apache do.
@@ -105,16 +99,15 @@ ClientConnection::~ClientConnection() {
   context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-ClientConnection::RequestWork::RequestWork(WorkerContext& context, http::BodySink* sink,
-                                           ConnectorEvents& events)
-    : parser(http::MessageParser::Type::Request, context.requestLimits, sink),
-      connector(context, events) {}
+ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
+    : reader(connection.context_.requestLimits, connection),
+      exchange(connection.context_, connection, *connection.client_, connection.record(),
+               connection.flow_) {}
 
 ClientConnection::RequestWork& ClientConnection::work() {
   if (!work_) {
-    http::BodySink* sink = this;
-    ConnectorEvents& events = *this;
-    work_ = std::make_unique<RequestWork>(context_, sink, events);
+    record(); // the exchange keeps a reference to it: it exists first and goes last
+    work_ = std::make_unique<RequestWork>(*this);
   }
   return *work_;
 }
@@ -127,12 +120,13 @@ ExchangeRecord& ClientConnection::record() {
 }
 
 void ClientConnection::resetExchange() {
-  record() = ExchangeRecord{};
-  flow_ = Flow{};
   if (work_) {
+    work_->exchange.reset();
     work_->policyRun.reset(); // cancels a check still in flight
     work_->request = RequestDetail{};
   }
+  record() = ExchangeRecord{};
+  flow_ = RequestFlow{};
 }
 
 void ClientConnection::startBareRecord(uint64_t startMs) {
@@ -148,7 +142,7 @@ void ClientConnection::startBareRecord(uint64_t startMs) {
 
 void ClientConnection::cancelUpstreamAttempt() {
   if (work_) {
-    work_->connector.cancel();
+    work_->exchange.cancel();
   }
 }
 
@@ -161,8 +155,8 @@ void ClientConnection::scheduleRelease() {
 
 void ClientConnection::releaseIfIdle() {
   releaseAt_ = 0;
-  const bool idle = machine_.is(State::ReadingHead) && pending_.empty() && work_ &&
-                    !work_->parser.headStarted() && !work_->parser.inBody();
+  const bool idle = machine_.is(State::ReadingHead) && work_ && !work_->reader.hasKept() &&
+                    !work_->reader.parser().headStarted() && !work_->reader.parser().inBody();
   if (idle || machine_.is(State::Tunneling)) {
     work_.reset();
     if (idle) {
@@ -176,7 +170,7 @@ void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool
   auto* conn = new ClientConnection(context, stream);
   conn->client_->setNoDelay(true);
   if (tls && context.tlsServer != nullptr) {
-    conn->client_->enableTls(tls::Session::server(context.tlsServer->current()));
+    conn->client_->setFilter(tls::Session::server(context.tlsServer->current()));
     conn->identity_.tlsListener = true;
   }
   if (open > context.config.maxConnections) {
@@ -217,87 +211,55 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   if (machine_.is(State::Draining)) {
     return; // lingering close: discard
   }
-  processInput(data);
+  reader().feed(data);
   updateClientReading();
   armTimer();
 }
 
-void ClientConnection::stash(std::string_view data) {
-  if (!data.empty()) {
-    pending_.append(data);
-    client_->stopRead(); // bounded: nothing more is read until these bytes are used
+ReadMode ClientConnection::readMode() const {
+  switch (machine_.state()) {
+  case State::ReadingHead:
+    return ReadMode::Heads;
+  case State::Forwarding:
+    if (flow_.requestComplete) {
+      return ReadMode::Hold; // pipelined: the next request waits for this response
+    }
+    return flow_.webSocket ? ReadMode::UpgradeEnd : ReadMode::Body;
+  case State::Draining:
+  case State::Closed:
+  case State::Tunneling:
+    return ReadMode::Stop;
+  default:
+    return ReadMode::Hold;
   }
 }
 
-void ClientConnection::processInput(std::string_view data) {
-  const bool outer = !processing_;
-  processing_ = true;
-  while (!machine_.is(State::Closed)) {
-    if (machine_.is(State::ReadingHead)) {
-      if (data.empty()) {
-        break;
-      }
-      if (!parser().headStarted() && !parser().inBody() && requestCount_ > 0) {
-        headStartedAt_ = context_.loop.now();
-      }
-      size_t used = 0;
-      http::ParseStatus status = parser().execute(data, used);
-      data.remove_prefix(used);
-      if (status == http::ParseStatus::HeadComplete) {
-        onRequestHead(data);
-        if (discardInput_) {
-          discardInput_ = false;
-          data = {};
-        }
-        continue;
-      }
-      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
-        discardLeft_ = 0; // the end of a body read and discarded after a refusal
-        continue;
-      }
-      if (status == http::ParseStatus::Error) {
-        startBareRecord(headStartedAt_);
-        respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
-                     parser().errorReason());
-        break;
-      }
-      break; // NeedMore
-    }
-    if (machine_.is(State::Forwarding) && !flow_.requestComplete && !flow_.webSocket) {
-      size_t used = 0;
-      http::ParseStatus status = parser().execute(data, used);
-      data.remove_prefix(used);
-      if (status == http::ParseStatus::MessageComplete || status == http::ParseStatus::Upgrade) {
-        // A non-WebSocket upgrade (h2c, say) was stripped on the way: the request simply
-        // ends, and the parser reads the next one (MessageParser resets after an upgrade).
-        onRequestComplete();
-        continue;
-      }
-      if (status == http::ParseStatus::Error) {
-        std::string reason = "request body: " + parser().errorReason();
-        flow_.clientKeepAlive = false;
-        if (flow_.responseStarted) {
-          abortExchange(ProxyError::BadRequest, Phase::Send, reason);
-        } else {
-          respondError(ProxyError::BadRequest, Phase::Send, reason);
-        }
-      }
-      break; // NeedMore or Error
-    }
-    if (machine_.is(State::Forwarding) && flow_.webSocket && !flow_.requestComplete) {
-      // An upgrade request has no body: finish it; what follows is the other protocol.
-      size_t used = 0;
-      parser().execute({}, used);
-      onRequestComplete();
-      continue;
-    }
-    stash(data); // not consuming now (waiting for the upstream, or pipelined requests)
-    break;
+void ClientConnection::onReaderHeadBegins() {
+  if (requestCount_ > 0) {
+    headStartedAt_ = context_.loop.now(); // the first request's head is due from accept
   }
-  if (outer) {
-    processing_ = false;
-    discardInput_ = false; // never outlives the read it was set for
+}
+
+void ClientConnection::onReaderError(bool inBody) {
+  if (!inBody) {
+    startBareRecord(headStartedAt_);
+    respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
+                 parser().errorReason());
+    return;
   }
+  std::string reason = "request body: " + parser().errorReason();
+  flow_.clientKeepAlive = false;
+  if (responseStarted()) {
+    abortExchange(ProxyError::BadRequest, Phase::Send, reason);
+  } else {
+    respondError(ProxyError::BadRequest, Phase::Send, reason);
+  }
+}
+
+void ClientConnection::onReaderDiscardOverflow() {
+  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex, id_,
+                   kMaxDiscardBytes);
+  closeNow(false, ConnectionEnd::Drained);
 }
 
 void ClientConnection::updateClientReading() {
@@ -310,10 +272,10 @@ void ClientConnection::updateClientReading() {
   case State::Deciding:
   case State::Resolving:
   case State::Connecting:
-    want = pending_.empty();
+    want = !hasKept(); // bounded: nothing more is read until kept bytes are used
     break;
   case State::Forwarding:
-    want = pending_.empty() && (upstream_ == nullptr || !upstream_->aboveHighWatermark());
+    want = !hasKept() && !exchange().upstreamAboveHighWatermark();
     break;
   case State::Draining:
     want = !clientEof_;
@@ -358,6 +320,10 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     flow_.expectContinue = true;
   }
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
+  flow_.head = &request;
+  flow_.facts = &facts();
+  flow_.framing = parser().framing();
+  flow_.contentLength = parser().contentLength();
   transition(State::Deciding);
 
   // Body bytes that came with the head are checked before anything goes upstream.
@@ -367,7 +333,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
     return;
   }
-  if (const tls::Session* session = client_->tlsSession(); session != nullptr) {
+  if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr) {
     identity_.certificate = session->clientCertificate();
     identity_.certificateSubject =
         identity_.certificate != 0 ? session->clientSubject() : std::string();
@@ -375,9 +341,9 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity_,
                                                          facts(), authMemo_, context_.loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
-    // An off-loop check finished: this runs from the loop, outside processInput().
+    // An off-loop check finished: this runs from the loop, outside the reader's feed().
     onPolicyVerdict(v);
-    if (!processing_ && !machine_.is(State::Closed)) {
+    if (!reader().feeding() && !machine_.is(State::Closed)) {
       updateClientReading();
       armTimer();
     }
@@ -419,218 +385,73 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   startUpstream();
 }
 
-void ClientConnection::onBodyData(std::string_view data) {
+void ClientConnection::onReaderBody(std::string_view data) {
   record().bytesIn += data.size();
   flow_.expectContinue = false; // the client sends its body: it waits no more
-  if (upstream_ == nullptr) {
-    // A refused request's body, read to keep the connection: bounded.
-    if (data.size() > discardLeft_) {
-      discardLeft_ = 0;
-      log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex,
-                       id_, kMaxDiscardBytes);
-      closeNow(false, ConnectionEnd::Drained);
-      return;
-    }
-    discardLeft_ -= data.size();
-    return;
-  }
-  int rc = flow_.requestChunked
-               ? upstream_->send({http::chunkSizeLine(data.size()), data, http::kCrlf})
-               : upstream_->send({data});
-  if (rc != 0) {
-    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                            std::string("write to upstream: ") + uv::errorName(rc)};
-    onUpstreamFailed(*upstream_, failure);
-    return;
-  }
-  if (upstream_->aboveHighWatermark()) {
-    client_->stopRead();
-    upstream_->notifyWhenDrained();
-  }
+  exchange().sendBody(data);
 }
 
-void ClientConnection::onTrailers(const http::HeaderList& trailers) {
+void ClientConnection::onReaderTrailers(const http::HeaderList& trailers) {
   requestDetail().requestTrailers = trailers;
 }
 
 void ClientConnection::onRequestComplete() {
   flow_.requestComplete = true;
   flow_.expectContinue = false;
-  if (upstream_ == nullptr) {
-    return;
+  if (machine_.is(State::Forwarding)) {
+    exchange().finishRequest(requestDetail().requestTrailers);
   }
-  if (flow_.requestChunked) {
-    if (int rc = upstream_->send({http::lastChunk(requestDetail().requestTrailers)}); rc != 0) {
-      UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                              std::string("write to upstream: ") + uv::errorName(rc)};
-      onUpstreamFailed(*upstream_, failure);
-      return;
-    }
-  }
-  upstream_->requestSent();
-  record().phase = Phase::WaitHead;
 }
 
-// ---- upstream ------------------------------------------------------------------------------
+// ---- the forward exchange --------------------------------------------------------------
 
 void ClientConnection::startUpstream() {
-  record().phase = Phase::Dns;
-  const bool tls = !facts().isConnect && facts().uri.scheme == "https";
-  if (!facts().isConnect && !flow_.retried) {
-    if (UpstreamConnection* pooled = connector().takePooled(facts().authority, tls)) {
-      onConnectorReady(pooled);
-      return;
-    }
-  }
-  transition(State::Resolving);
-  connector().start(facts().authority, tls);
-  armTimer();
-}
-
-void ClientConnection::onConnectorConnecting(const uv::SocketAddress& address) {
-  record().phase = Phase::Connect;
-  record().upstreamAddress = address.toString();
-  if (machine_.is(State::Resolving)) {
-    transition(State::Connecting);
+  exchange().start();
+  if (machine_.is(State::Deciding)) { // no pooled connection took it at once
+    transition(State::Resolving);
     armTimer();
   }
 }
 
-void ClientConnection::onConnectorReady(UpstreamConnection* upstream) {
-  upstream_ = upstream;
-  upstream_->setEvents(this);
-  record().upstreamAddress = upstream->addressText();
-  record().connectedMs = context_.loop.now();
-  if (facts().isConnect) {
-    record().status = 200;
-    flow_.responseStarted = true;
-    if (!writeClient({kConnectEstablished})) {
-      return;
-    }
-    beginTunnel({});
-    return;
+void ClientConnection::onExchangeConnecting() {
+  if (machine_.is(State::Deciding)) {
+    transition(State::Resolving); // an address literal: no lookup, but the same path
   }
-  upstream_->beginExchange(flow_.isHead);
+  if (machine_.is(State::Resolving)) {
+    transition(State::Connecting);
+  }
+  armTimer();
+}
+
+void ClientConnection::onExchangeRetrying() {
+  transition(State::Resolving);
+  armTimer();
+}
+
+void ClientConnection::onExchangeSending() {
   transition(State::Forwarding);
-  record().phase = Phase::Send;
-  sendRequestHead();
-  if (!machine_.is(State::Forwarding)) {
-    return;
-  }
   drainPending();
 }
 
-void ClientConnection::sendRequestHead() {
-  UpstreamRequestPlan plan;
-  plan.request = &parser().request();
-  plan.uri = &facts().uri;
-  plan.framing = parser().framing();
-  plan.contentLength = parser().contentLength();
-  plan.pseudonym = context_.pseudonym;
-  plan.webSocket = flow_.webSocket;
-  if (int rc = upstream_->send({buildUpstreamRequestHead(plan)}); rc != 0) {
-    UpstreamFailure failure{ProxyError::UpstreamClosed, Phase::Send,
-                            std::string("write to upstream: ") + uv::errorName(rc)};
-    onUpstreamFailed(*upstream_, failure);
-    return;
-  }
-  if (flow_.requestComplete) {
-    upstream_->requestSent(); // a retried request: already fully read from the client
+void ClientConnection::onExchangeTunnel(uv::TcpStream* upstream, std::string_view toClient) {
+  beginTunnel(upstream, toClient);
+}
+
+void ClientConnection::onExchangeComplete() {
+  finishExchange();
+}
+
+void ClientConnection::onExchangeFailed(ProxyError error, Phase phase, std::string detail,
+                                        std::string rcode, bool started) {
+  if (started) {
+    abortExchange(error, phase, std::move(detail));
+  } else {
+    respondError(error, phase, std::move(detail), std::move(rcode));
   }
 }
 
-void ClientConnection::onConnectorFailed(const UpstreamFailure& failure) {
-  std::string rcode;
-  if (failure.error == ProxyError::DnsNotFound) {
-    rcode = failure.detail == "ARES_ENODATA" ? "NOERROR" : "NXDOMAIN";
-  }
-  respondError(failure.error, failure.phase, failure.detail, rcode);
-}
-
-void ClientConnection::onUpstreamFailed(UpstreamConnection& upstream,
-                                        const UpstreamFailure& failure) {
-  if (upstream_ == &upstream) {
-    releaseUpstream(false); // a send that failed at once: close it here
-  }
-  upstream_ = nullptr; // otherwise it closes itself after this call
-  flushHeldHead();     // the client saw the head before the failure, as it would have unheld
-  if (flow_.responseStarted) {
-    abortExchange(failure.error, failure.phase, failure.detail);
-    return;
-  }
-  // A pooled connection the upstream closed while idle: retry once on a new connection, for a
-  // complete, bodiless request with an idempotent method (RFC 9110 9.2.2), so nothing is lost
-  // or done twice.
-  if (upstream.wasReused() && !upstream.receivedResponseBytes() &&
-      failure.error == ProxyError::UpstreamClosed && !flow_.retried && flow_.requestComplete &&
-      parser().framing() == http::BodyFraming::None && idempotent(parser().request().method)) {
-    log::diag().debug("{} reused upstream {} was closed ({}); retrying on a new connection",
-                      record().id, upstream.addressText(), failure.detail);
-    flow_.retried = true;
-    startUpstream();
-    return;
-  }
-  respondError(failure.error, failure.phase, failure.detail);
-}
-
-void ClientConnection::onUpstreamResponseHead(UpstreamConnection& upstream,
-                                              const http::ResponseHead& head,
-                                              std::string_view rest) {
-  ClientResponseInput input;
-  input.response = &head;
-  input.requestWasHead = flow_.isHead;
-  input.clientVersionMinor = flow_.clientMinor;
-  input.pseudonym = context_.pseudonym;
-  if (record().firstByteMs == 0) {
-    record().firstByteMs = context_.loop.now();
-  }
-  if (head.status == 101) {
-    if (!flow_.webSocket) {
-      respondError(ProxyError::UpstreamProtocolError, Phase::WaitHead,
-                   "101 Switching Protocols without an upgrade request");
-      return;
-    }
-    input.switchingProtocols = true;
-    ClientResponsePlan plan = buildClientResponseHead(input);
-    record().status = 101;
-    flow_.responseStarted = true;
-    if (!writeClient({plan.head})) {
-      return;
-    }
-    beginTunnel(rest);
-    return;
-  }
-  if (head.status < 200) {
-    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients only.
-    if (head.status == 100) {
-      flow_.expectContinue = false; // the client may send its body now
-    }
-    if (flow_.clientMinor >= 1) {
-      writeClient({buildClientResponseHead(input).head});
-    }
-    return;
-  }
-  input.framing = upstream.responseFraming();
-  input.contentLength = upstream.responseContentLength();
-  // An early response to a request still being sent: the connection cannot be reused.
-  input.clientKeepAlive = flow_.clientKeepAlive && flow_.requestComplete && !flow_.webSocket;
-  ClientResponsePlan plan = buildClientResponseHead(input);
-  record().status = head.status;
-  flow_.responseStarted = true;
-  flow_.responseChunked = plan.chunked;
-  flow_.responseFramed = plan.chunked || input.framing != http::BodyFraming::UntilClose;
-  flow_.closeAfter = plan.closeAfter;
-  record().phase = Phase::ReadBody;
-  record().bytesOut += plan.head.size();
-  work().heldHead = std::move(plan.head);
-}
-
-void ClientConnection::flushHeldHead() {
-  if (work_ && !work_->heldHead.empty()) {
-    std::string head;
-    head.swap(work_->heldHead);
-    writeClient({head});
-  }
+void ClientConnection::onExchangeUpstreamDrained() {
+  updateClientReading();
 }
 
 bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffers) {
@@ -653,93 +474,16 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
   return false;
 }
 
-void ClientConnection::onUpstreamReadProcessed(UpstreamConnection& upstream) {
-  flushHeldHead(); // no body in this read (or not yet): the head must not wait for one
-  if (!machine_.is(State::Forwarding) || upstream_ != &upstream) {
-    return;
-  }
-  // The rest of a Content-Length body may go socket to socket; a body re-framed as chunked
-  // for the client must pass through here.
-  if (flow_.responseChunked) {
-    upstream.stopSplicing();
-  } else {
-    upstream.spliceBodyTo(*client_);
-  }
-}
-
-void ClientConnection::onUpstreamBodySpliced(UpstreamConnection& upstream, uint64_t bytes) {
-  record().bytesOut += bytes;
-  context_.counters.splicedBodyBytes.fetch_add(bytes, std::memory_order_relaxed);
-  if (client_->aboveHighWatermark()) {
-    upstream.pauseReading();
-    client_->notifyWhenDrained();
-  }
-}
-
-void ClientConnection::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
-  record().bytesOut += data.size();
-  // With a held-back head, empty when there is none (TcpStream::write skips empty buffers).
-  std::string head;
-  if (work_) {
-    head.swap(work_->heldHead);
-  }
-  const bool written =
-      flow_.responseChunked
-          ? writeClient({head, http::chunkSizeLine(data.size()), data, http::kCrlf})
-          : writeClient({head, data});
-  if (!written) {
-    return;
-  }
-  if (client_->aboveHighWatermark()) {
-    upstream.pauseReading();
-    client_->notifyWhenDrained();
-  }
-}
-
-void ClientConnection::onUpstreamTrailers(UpstreamConnection&, const http::HeaderList& trailers) {
-  work().responseTrailers = trailers;
-}
-
-void ClientConnection::onUpstreamResponseComplete(UpstreamConnection&) {
-  flushHeldHead();
-  if (machine_.is(State::Closed)) {
-    return;
-  }
-  if (flow_.responseChunked && !writeClient({http::lastChunk(work().responseTrailers)})) {
-    return;
-  }
-  finishExchange();
-}
-
-void ClientConnection::onUpstreamDrained(UpstreamConnection&) {
-  updateClientReading();
-}
-
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
-  if (machine_.is(State::Forwarding) && upstream_ != nullptr) {
-    upstream_->resumeReading();
-  }
-}
-
-void ClientConnection::releaseUpstream(bool reuse) {
-  if (upstream_ == nullptr) {
-    return;
-  }
-  UpstreamConnection* upstream = upstream_;
-  upstream_ = nullptr;
-  upstream->setEvents(nullptr);
-  if (reuse) {
-    upstream->release();
-  } else {
-    upstream->close();
+  if (machine_.is(State::Forwarding) && work_) {
+    work_->exchange.onClientDrained();
   }
 }
 
 void ClientConnection::finishExchange() {
   finishRecord();
-  releaseUpstream(flow_.requestComplete);
-  work().responseTrailers = http::HeaderList{};
-  if (flow_.closeAfter || !flow_.clientKeepAlive || !flow_.requestComplete) {
+  exchange().release();
+  if (exchange().closeAfter() || !flow_.clientKeepAlive || !flow_.requestComplete) {
     beginDraining();
     return;
   }
@@ -755,31 +499,26 @@ void ClientConnection::nextRequest() {
 }
 
 void ClientConnection::drainPending() {
-  if (processing_) {
-    return; // the processInput() below us goes on with the bytes it holds
+  if (reader().feeding()) {
+    return; // the feed() below us goes on with the bytes it holds
   }
-  std::string input;
-  input.swap(pending_);
-  processInput(input);
+  reader().resumeKept();
   updateClientReading();
   armTimer();
-  if (machine_.is(State::ReadingHead) && pending_.empty()) {
+  if (machine_.is(State::ReadingHead) && !hasKept()) {
     scheduleRelease();
   }
 }
 
 // ---- tunnels -------------------------------------------------------------------------------
 
-void ClientConnection::beginTunnel(std::string_view toClient) {
-  uv::TcpStream* upstreamStream = upstream_->detachStream();
-  upstream_ = nullptr;
+void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_view toClient) {
   transition(State::Tunneling);
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
   tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
-  std::string toUpstream;
-  toUpstream.swap(pending_);
+  std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();
   scheduleRelease(); // the parser and connector are done with
@@ -819,15 +558,7 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
 }
 
 bool ClientConnection::discardRequest() {
-  if (facts().isConnect) {
-    // Whatever followed a refused CONNECT head (a TLS hello, say) is never read as HTTP: the
-    // rest of this read is dropped (only when we are inside it) and nothing stashed is kept.
-    parser().reset();
-    pending_.clear();
-    discardInput_ = processing_;
-    return true;
-  }
-  if (finishBodylessRequest()) {
+  if (!facts().isConnect && finishBodylessRequest()) {
     return true;
   }
   // A client waiting for 100 Continue may or may not send its body after a final answer:
@@ -835,20 +566,7 @@ bool ClientConnection::discardRequest() {
   if (flow_.expectContinue) {
     return false;
   }
-  // A framed body is read and thrown away in ReadingHead, up to a bound (either framing).
-  if (!parser().inBody()) {
-    return false;
-  }
-  if (parser().framing() == http::BodyFraming::ContentLength &&
-      parser().contentLength() > kMaxDiscardBytes) {
-    return false;
-  }
-  if (parser().framing() != http::BodyFraming::Chunked &&
-      parser().framing() != http::BodyFraming::ContentLength) {
-    return false;
-  }
-  discardLeft_ = kMaxDiscardBytes;
-  return true;
+  return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
 }
 
 void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
@@ -860,11 +578,12 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   const int status = errors::clientStatus(error, context_.config.statusMode);
   const uint64_t elapsed = context_.loop.now() - record().startMs;
   cancelUpstreamAttempt();
-  releaseUpstream(false);
 
   // Keep the connection only when the request is fully read (or its body can be thrown away)
   // and both sides want to.
-  const bool authRefusal = error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled;
+  const bool authRefusal = error == ProxyError::AuthRequired ||
+                           error == ProxyError::AuthThrottled ||
+                           error == ProxyError::AuthBackendUnavailable;
   const bool keep =
       flow_.clientKeepAlive &&
       (authRefusal ? discardRequest() : !facts().isConnect && finishBodylessRequest());
@@ -880,6 +599,7 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   response.elapsedMs = elapsed;
   response.accept = requestDetail().accept;
   response.close = !keep;
+  response.upstreamProxyStatus = record().upstreamProxyStatus;
   if (extraFields != nullptr) {
     response.extraFields = *extraFields;
   }
@@ -906,9 +626,8 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
   // Never fake an end. Where the framing lets the client see the cut (a Content-Length not
   // reached, chunks without the last one), a FIN keeps the bytes it already has; a
   // close-delimited body can only be shown incomplete by a reset.
-  if (error != ProxyError::ClientClosed && flow_.responseStarted && flow_.responseFramed &&
+  if (error != ProxyError::ClientClosed && responseStarted() && work_->exchange.responseFramed() &&
       !machine_.is(State::Draining)) {
-    flow_.closeAfter = true;
     beginDraining();
     return;
   }
@@ -929,11 +648,10 @@ void ClientConnection::beginDraining() {
   }
   transition(State::Draining);
   cancelUpstreamAttempt();
-  releaseUpstream(false);
   if (work_) {
     work_->policyRun.reset();
+    work_->reader.takeKept(); // never read: we are closing
   }
-  pending_.clear();
   shutdownDone_ = false;
   drainQueueSeen_ = client_->writeQueueSize();
   if (client_->shutdown() != 0) {
@@ -1009,7 +727,6 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
-  releaseUpstream(false);
   authMemo_.reset(); // wiped in its destructor
   context_.connections.erase(this);
   client_->setHandler(this);
@@ -1025,16 +742,16 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void ClientConnection::onStreamTlsFailed(uv::TcpStream&, tls::Status status,
-                                         const std::string& detail) {
-  if (status != tls::Status::NotTls || !machine_.is(State::ReadingHead)) {
+void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
+                                            const std::string& detail) {
+  if (status != uv::FilterStatus::WrongProtocol || !machine_.is(State::ReadingHead)) {
     log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
                      clientAddress_, detail);
     closeNow(false, ConnectionEnd::TlsFailed);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
-  client_->disableTls();
+  client_->removeFilter();
   startBareRecord(context_.loop.now());
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
@@ -1119,15 +836,14 @@ void ClientConnection::onTimer(uv::Timer&) {
     }
     break;
   case State::Resolving:
-    if (connector().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
-      connector().failDnsTimeout();
+    if (exchange().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
+      exchange().failDnsTimeout();
       return;
     }
     break;
   case State::Forwarding:
     if (!flow_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
-      const bool upstreamsTurn =
-          flow_.expectContinue || (upstream_ != nullptr && upstream_->aboveHighWatermark());
+      const bool upstreamsTurn = flow_.expectContinue || exchange().upstreamAboveHighWatermark();
       flow_.clientKeepAlive = false;
       if (upstreamsTurn) {
         // The client is right to wait (for 100 Continue, or for the upstream to read): the
@@ -1137,7 +853,7 @@ void ClientConnection::onTimer(uv::Timer&) {
                                        std::to_string(config.readTimeoutMs) + " ms"
                                  : "upstream stopped reading the request body for " +
                                        std::to_string(config.readTimeoutMs) + " ms";
-        if (flow_.responseStarted) {
+        if (responseStarted()) {
           abortExchange(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
         } else {
           respondError(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
@@ -1146,7 +862,7 @@ void ClientConnection::onTimer(uv::Timer&) {
       }
       std::string detail =
           "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
-      if (flow_.responseStarted) {
+      if (responseStarted()) {
         abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
       } else {
         respondError(ProxyError::RequestTimeout, Phase::Send, detail);

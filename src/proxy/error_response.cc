@@ -84,8 +84,10 @@ std::string sfString(std::string_view text) {
 std::string proxyStatusValue(const ErrorResponse& r) {
   const errors::ErrorInfo& info = errors::info(r.error);
   std::string out = sfItem(r.pseudonym);
-  out += "; error=";
-  out += info.type;
+  if (!info.type.empty()) {
+    out += "; error=";
+    out += info.type;
+  }
   if (!r.rcode.empty()) {
     out += "; rcode=" + sfString(r.rcode);
   }
@@ -141,7 +143,17 @@ std::string renderErrorResponse(const ErrorResponse& r) {
   }
   http::HeaderList fields = r.extraFields;
   if (!info.type.empty()) {
-    fields.add("Proxy-Status", proxyStatusValue(r));
+    // RFC 9209: each intermediary appends its member; the parent's stay first.
+    fields.add("Proxy-Status", (r.upstreamProxyStatus.empty() ? "" : r.upstreamProxyStatus + ", ") +
+                                   proxyStatusValue(r));
+  } else if (r.error == errors::ProxyError::AuthRequired) {
+    // RFC 9209 has no error type for it, but a member without one still says which hop
+    // answered. Never the refusal reason: the client must not learn whether the user exists.
+    ErrorResponse plain;
+    plain.error = r.error;
+    plain.pseudonym = r.pseudonym;
+    plain.detail = "proxy authentication required";
+    fields.add("Proxy-Status", proxyStatusValue(plain));
   }
   fields.add("X-Request-Id", r.requestId);
   return renderLocalResponse(status, fields, body, contentType, r.close);

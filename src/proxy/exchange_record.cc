@@ -164,7 +164,9 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
   record.bytesOut = bytesOut;
   record.durationMs = nowMs - startMs;
   record.upstream = upstreamAddress;
-  record.proxyStatus = info.type;
+  // The Proxy-Status type, or for errors RFC 9209 has no type for (407, 495, 496) the
+  // table's log name, so that every failed line says what failed.
+  record.proxyStatus = !info.type.empty() || error == ProxyError::None ? info.type : info.logName;
   if (error != ProxyError::None) {
     record.phase = errors::phaseName(phase);
     record.detail = detail;
@@ -179,12 +181,14 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
     }
   }
   record.rule = rule;
+  record.parent = parent;
   record.connectMs = connectedMs == 0 ? -1 : static_cast<int64_t>(connectedMs - startMs);
   record.firstByteMs = firstByteMs == 0 ? -1 : static_cast<int64_t>(firstByteMs - startMs);
-  log::access(record);
+  // Metrics and the live view first: whoever has read the access line finds the exchange there.
   if (telemetry != nullptr) {
     telemetry->onFinished(*this, client, wallMs);
   }
+  log::access(record);
 }
 
 } // namespace gatehouse::proxy

@@ -19,7 +19,11 @@ std::string buildUpstreamRequestHead(const UpstreamRequestPlan& plan) {
   out.reserve(512);
   out += request.method;
   out += ' ';
-  out += plan.uri->originForm;
+  if (plan.absoluteForm) {
+    out += plan.uri->scheme + "://" + plan.uri->hostHeader() + plan.uri->originForm;
+  } else {
+    out += plan.uri->originForm;
+  }
   out += " HTTP/1.1\r\nHost: ";
   out += plan.uri->hostHeader();
   out += http::kCrlf;
@@ -42,6 +46,11 @@ std::string buildUpstreamRequestHead(const UpstreamRequestPlan& plan) {
     out += http::kCrlf;
   }
   out += "Via: " + viaValue(request.versionMajor, request.versionMinor, plan.pseudonym) + "\r\n";
+  if (!plan.proxyAuthorization.empty()) {
+    out += "Proxy-Authorization: ";
+    out += plan.proxyAuthorization;
+    out += http::kCrlf;
+  }
   if (plan.webSocket) {
     out += "Connection: upgrade\r\n";
   }

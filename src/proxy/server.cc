@@ -16,7 +16,7 @@ Server::~Server() {
 
 void Server::start() {
   const unsigned workers = config_.effectiveWorkers();
-  if (!config_.authFile.empty()) {
+  if (!config_.authFile.empty() || !config_.authHelper.empty()) {
     auth::AuthOptions options;
     options.path = config_.authFile;
     options.realm = config_.realm;
@@ -24,6 +24,19 @@ void Server::start() {
     options.cacheTtlMs = config_.authCacheTtlMs;
     options.maxFailures = config_.authMaxFailures;
     options.failureWindowMs = config_.authFailureWindowMs;
+    options.maxSlowChecks = config_.authMaxPendingChecks;
+    options.helperArgv = config_.authHelper;
+    options.helperChildren = static_cast<unsigned>(config_.authHelperChildren);
+    options.helperConcurrency = static_cast<unsigned>(config_.authHelperConcurrency);
+    options.helperQueue = config_.authHelperQueue;
+    options.helperTimeoutMs = config_.authHelperTimeoutMs;
+    options.negativeTtlMs = config_.authNegativeTtlMs;
+    options.groupFile = config_.groupFile;
+    options.groupHelperArgv = config_.groupHelper;
+    options.groupHelperChildren = static_cast<unsigned>(config_.groupHelperChildren);
+    options.groupHelperConcurrency = static_cast<unsigned>(config_.groupHelperConcurrency);
+    options.groupTtlMs = config_.groupCacheTtlMs;
+    options.groupNegativeTtlMs = config_.groupNegativeTtlMs;
     authStore_ = std::make_unique<auth::AuthStore>(options); // throws if unreadable
   }
   if (!config_.tlsListen.empty()) {
@@ -34,16 +47,13 @@ void Server::start() {
   std::vector<std::vector<Worker::Listener>> listenersPerWorker(workers);
   auto bindAll = [&](std::vector<uv::SocketAddress> addresses, bool tls,
                      std::vector<uv::SocketAddress>& bound) {
-    for (uv::SocketAddress address : addresses) {
-      // The first socket fixes the port (port 0 picks one); the rest join it via SO_REUSEPORT.
+    for (const uv::SocketAddress& address : addresses) {
+      // One socket per worker in an SO_REUSEPORT group only this process is in.
+      std::vector<int> fds = uv::openListenSockets(address, workers, 1024);
+      bound.push_back(uv::boundAddress(fds.front())); // the real port when 0 was asked
       for (unsigned w = 0; w < workers; ++w) {
-        int fd = uv::openListenSocket(address, 1024);
-        fds_.push_back(fd);
-        listenersPerWorker[w].push_back({fd, tls});
-        if (w == 0) {
-          address = uv::boundAddress(fd);
-          bound.push_back(address);
-        }
+        fds_.push_back(fds[w]);
+        listenersPerWorker[w].push_back({fds[w], tls});
       }
     }
   };

@@ -186,6 +186,7 @@ void WorkerTelemetry::onFinished(const ExchangeRecord& record, std::string_view 
     s.authReason = auth::describe(refusal);
   }
   s.rule = cut(record.rule);
+  s.parent = cut(record.parent);
   s.end = record.terminationCode();
   s.upstream = record.upstreamAddress;
   s.aborted = record.aborted;

@@ -120,7 +120,10 @@ void Tunnel::onStreamRead(uv::TcpStream& stream, std::string_view data) {
 void Tunnel::onStreamReadEnd(uv::TcpStream& stream, int status) {
   Side& from = sideOf(stream);
   Side& to = otherOf(stream);
-  if (status != uv::kEof) {
+  // A TLS side that closed without close_notify (kEofTruncated) is passed on as a half-close
+  // too: what a tunnel carries has its own framing (TLS inside, WebSocket frames), and a
+  // reset would drop bytes still queued for the other side.
+  if (status != uv::kEof && status != uv::kEofTruncated) {
     finish({&from == &client_ ? TunnelEnd::Reason::ClientError : TunnelEnd::Reason::UpstreamError,
             std::string("read ") + uv::errorName(status)});
     return;

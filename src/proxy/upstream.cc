@@ -68,8 +68,9 @@ UpstreamConnection* UpstreamConnection::connect(WorkerContext& context,
   return conn;
 }
 
-void UpstreamConnection::beginExchange(bool requestIsHead) {
+void UpstreamConnection::beginExchange(bool requestIsHead, bool tunnelRequest) {
   state_ = State::Ready;
+  tunnelRequest_ = tunnelRequest;
   parser_.setRequestWasHead(requestIsHead);
   responseDone_ = false;
   responseBytes_ = 0;
@@ -280,7 +281,7 @@ void UpstreamConnection::feed(std::string_view data) {
     case http::ParseStatus::NeedMore:
       return;
     case http::ParseStatus::HeadComplete:
-      if (head.status == 101) {
+      if (head.status == 101 || (tunnelRequest_ && head.status >= 200 && head.status < 300)) {
         // The rest of the stream is the upgraded protocol: hand it over unparsed.
         stream_->stopRead();
         timer_->stop();
@@ -355,7 +356,12 @@ void UpstreamConnection::onStreamReadEnd(uv::TcpStream&, int status) {
         return;
       }
     }
-    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody, name);
+    // A TLS origin whose TCP ended without close_notify (kEofTruncated) may have been cut
+    // short by anyone on the path: a body that ends at close is then not known to be whole,
+    // so it fails like any cut body and the client sees a reset, never a clean end.
+    fail(ProxyError::UpstreamBodyAborted, Phase::ReadBody,
+         status == uv::kEofTruncated ? "TLS closed without close_notify: body may be truncated"
+                                     : name);
     return;
   default:
     return;
@@ -375,7 +381,7 @@ void UpstreamConnection::onStreamConnected(uv::TcpStream&, int status) {
   stream_->setNoDelay(true);
   if (tlsContext_) {
     // The handshake starts with the first write (the request head) and runs on the loop.
-    stream_->enableTls(tls::Session::client(tlsContext_, tlsHost_));
+    stream_->setFilter(tls::Session::client(tlsContext_, tlsHost_));
   }
   stream_->startRead();
   if (events_ != nullptr) {
@@ -399,13 +405,13 @@ void UpstreamConnection::onStreamClosed(uv::TcpStream&) {
   handleClosed();
 }
 
-void UpstreamConnection::onStreamTlsFailed(uv::TcpStream& stream, tls::Status,
-                                           const std::string& detail) {
+void UpstreamConnection::onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus,
+                                              const std::string& detail) {
   if (state_ == State::Idle) {
     close();
     return;
   }
-  const tls::Session* session = stream.tlsSession();
+  const tls::Session* session = tls::sessionOf(stream);
   const bool certificate = session != nullptr && session->certificateError();
   if (session != nullptr && session->handshakeDone()) {
     const bool headSeen = state_ == State::ReadingBody;

@@ -20,8 +20,9 @@ UpstreamConnection* UpstreamConnector::takePooled(const http::Authority& authori
   return context_.pool.take(poolKeyFor(authority, tls));
 }
 
-void UpstreamConnector::start(const http::Authority& authority, bool tls) {
+void UpstreamConnector::start(const http::Authority& authority, bool tls, bool guarded) {
   cancel();
+  guarded_ = guarded;
   key_ = poolKeyFor(authority, tls);
   tls_ = tls;
   tlsHost_ = authority.host;
@@ -71,6 +72,17 @@ void UpstreamConnector::onResolved(const uv::ResolveResult& result) {
 }
 
 void UpstreamConnector::tryNext() {
+  // The guard sees the address actually connected to, after DNS: a name that resolves to a
+  // refused address (DNS rebinding included) never gets a packet.
+  while (next_ < addresses_.size() && guarded_ && context_.destinationGuard) {
+    std::string refusal = context_.destinationGuard(addresses_[next_]);
+    if (refusal.empty()) {
+      break;
+    }
+    lastFailure_ = {ProxyError::DestinationDenied, Phase::Connect,
+                    addresses_[next_].toString() + " is " + refusal};
+    ++next_;
+  }
   if (next_ >= addresses_.size()) {
     events_.onConnectorFailed(lastFailure_);
     return;

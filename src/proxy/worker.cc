@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/worker.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "gatehouse/auth/authenticator.h"
@@ -32,6 +33,12 @@ Worker::Worker(const config::Config& config, SharedCounters& counters,
     dns.cacheHits = &telemetry->dnsCacheHits();
     dns.lookups = &telemetry->dnsLookups();
   }
+  dns.cache.maxEntries = static_cast<size_t>(config.dnsCacheSize);
+  // Names that do not resolve get a quarter of that, so a flood of them cannot push out the
+  // names that work.
+  dns.cache.maxNegativeEntries =
+      config.dnsCacheSize == 0 ? 0 : std::max<size_t>(1, config.dnsCacheSize / 4);
+  dns.cache.negativeTtlMs = config.dnsNegativeTtlMs;
   resolver_ = std::make_unique<uv::Resolver>(*loop_, dns);
   pool_ = std::make_unique<UpstreamPool>();
   http::ParserLimits request;
@@ -129,6 +136,9 @@ void Worker::stopOnLoop() {
   }
   pool_->closeAll();
   resolver_->close();
+  if (authenticator_) {
+    authenticator_->close(); // kills helper processes, whose handles would keep the loop up
+  }
 }
 
 } // namespace gatehouse::proxy

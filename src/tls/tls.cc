@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "gatehouse/uv/socket_address.h"
+#include "gatehouse/uv/tcp.h"
 
 namespace gatehouse::tls {
 
@@ -62,6 +63,12 @@ ContextPtr makeServerContext(const ServerOptions& options) {
     // Ask for a certificate but let the handshake finish without one or with a bad one, so the
     // client gets an HTTP answer (496/495) rather than a TLS alert.
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    // With peer verification on, OpenSSL refuses to resume a session (ID or ticket) whose
+    // context is unset ("session id context uninitialized": an internal_error alert). The
+    // context names what a session was verified against; a reload makes a new SSL_CTX whose
+    // cache and ticket keys are fresh anyway.
+    static const unsigned char kSessionContext[] = "gatehouse-client-ca";
+    SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
   }
   return ctx;
 }
@@ -196,7 +203,7 @@ Status Session::receive(std::string_view cipher, std::string& plain, std::string
     sawFirstByte_ = true;
     if (static_cast<unsigned char>(cipher[0]) != 0x16) { // not a TLS handshake record
       error_ = "not a TLS handshake";
-      return Status::NotTls;
+      return Status::WrongProtocol;
     }
   }
   if (!cipher.empty()) {
@@ -249,6 +256,10 @@ std::string Session::clientSubject() const {
   char buf[512];
   X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
   return buf;
+}
+
+Session* sessionOf(const uv::TcpStream& stream) {
+  return dynamic_cast<Session*>(stream.filter());
 }
 
 } // namespace gatehouse::tls

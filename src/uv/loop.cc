@@ -13,7 +13,12 @@ uv_loop_t* loopOf(void* raw) {
 
 static_assert(kEof == UV_EOF, "kEof must match libuv");
 
+static_assert(kEofTruncated < UV_ERRNO_MAX, "kEofTruncated must not be a libuv code");
+
 const char* errorName(int status) {
+  if (status == kEofTruncated) {
+    return "EOF_WITHOUT_CLOSE_NOTIFY";
+  }
   return uv_err_name(status);
 }
 

@@ -34,23 +34,44 @@ private:
   std::shared_ptr<Query> query_;
 };
 
-struct CacheEntry {
-  std::vector<SocketAddress> addresses; // port 0
-  uint64_t expiresAt = 0;
-};
-
 } // namespace
 
-// c-ares channel plus one uv_poll_t per socket c-ares opens and one timer for its timeouts.
+// c-ares channel plus one uv_poll_t per socket c-ares opens, one timer for its timeouts, and
+// one zero-delay timer that delivers answers known from the cache on the next loop turn.
 struct Resolver::Impl {
+  explicit Impl(const Options& o) : options(o), cache(o.cache) {}
+
   Loop* loop = nullptr;
   Options options;
   ares_channel channel = nullptr;
   uv_timer_t timer;
+  uv_timer_t deferTimer;
   std::unordered_map<ares_socket_t, uv_poll_t*> polls;
-  std::unordered_map<std::string, CacheEntry> cache;
+  DnsCache cache;
+  // Answers from the cache waiting for deferTimer: one per pending request at most.
+  std::vector<std::pair<std::shared_ptr<Query>, ResolveResult>> deferred;
   int openHandles = 0; // freed when this reaches zero after close
   bool closing = false;
+
+  static void deliver(Query& query, ResolveResult result) {
+    for (auto& a : result.addresses) {
+      a.setPort(query.port);
+    }
+    if (!query.cancelled && query.callback) {
+      // Move the callback out first: it may cancel (and clear) the query while running.
+      auto callback = std::move(query.callback);
+      callback(result);
+    }
+  }
+
+  // Runs the deferred answers (callbacks may queue more: those wait for the next turn).
+  void deliverDeferred() {
+    auto ready = std::move(deferred);
+    deferred.clear();
+    for (auto& [query, result] : ready) {
+      deliver(*query, std::move(result));
+    }
+  }
 
   void armTimer() {
     if (closing) {
@@ -153,13 +174,15 @@ struct Resolver::Impl {
     if (status == ARES_SUCCESS && !out.addresses.empty()) {
       out.status = ResolveResult::Status::Ok;
       if (!self->closing) {
-        uint64_t ttlMs = std::clamp<uint64_t>(ttlSeconds * 1000, self->options.minCacheTtlMs,
-                                              self->options.maxCacheTtlMs);
-        self->cache[query->host] = CacheEntry{out.addresses, self->loop->now() + ttlMs};
+        self->cache.storeAddresses(query->host, out.addresses, ttlSeconds, self->loop->now());
       }
     } else if (status == ARES_ENOTFOUND || status == ARES_ENODATA || status == ARES_SUCCESS) {
       out.status = ResolveResult::Status::NotFound;
       out.errorName = status == ARES_ENODATA ? "ARES_ENODATA" : "ARES_ENOTFOUND";
+      if (!self->closing) {
+        // ares_getaddrinfo does not pass the SOA on, so the default negative TTL applies.
+        self->cache.storeNegative(query->host, out.errorName, std::nullopt, self->loop->now());
+      }
     } else if (status == ARES_ETIMEOUT) {
       out.status = ResolveResult::Status::Timeout;
       out.errorName = "ARES_ETIMEOUT";
@@ -167,22 +190,14 @@ struct Resolver::Impl {
       out.status = ResolveResult::Status::Failed;
       out.errorName = std::string("ARES_") + ares_strerror(status);
     }
-    for (auto& a : out.addresses) {
-      a.setPort(query->port);
-    }
-    if (!query->cancelled && query->callback) {
-      // Move the callback out first: it may cancel (and clear) the query while running.
-      auto callback = std::move(query->callback);
-      callback(out);
-    }
+    deliver(*query, std::move(out));
   }
 };
 
-Resolver::Resolver(Loop& loop, Options options) : impl_(new Impl) {
+Resolver::Resolver(Loop& loop, Options options) : impl_(new Impl(options)) {
   static std::once_flag initOnce;
   std::call_once(initOnce, [] { ares_library_init(ARES_LIB_INIT_ALL); });
   impl_->loop = &loop;
-  impl_->options = options;
   ares_options opts{};
   opts.sock_state_cb = &Impl::onSocketState;
   opts.sock_state_cb_data = impl_;
@@ -205,7 +220,9 @@ Resolver::Resolver(Loop& loop, Options options) : impl_(new Impl) {
   }
   uv_timer_init(static_cast<uv_loop_t*>(loop.raw()), &impl_->timer);
   impl_->timer.data = impl_;
-  impl_->openHandles = 1;
+  uv_timer_init(static_cast<uv_loop_t*>(loop.raw()), &impl_->deferTimer);
+  impl_->deferTimer.data = impl_;
+  impl_->openHandles = 2;
 }
 
 Resolver::~Resolver() {
@@ -228,16 +245,12 @@ std::optional<ResolveResult> Resolver::answerNow(const std::string& host, uint16
     out.addresses.push_back(numeric);
     return out;
   }
-  auto it = impl_->cache.find(host);
-  if (it == impl_->cache.end()) {
-    return std::nullopt;
-  }
-  if (it->second.expiresAt <= impl_->loop->now()) {
-    impl_->cache.erase(it);
-    return std::nullopt;
+  const DnsCache::Answer* cached = impl_->cache.find(host, impl_->loop->now());
+  if (cached == nullptr || cached->negative()) {
+    return std::nullopt; // a negative answer comes from resolve(), never inside this call
   }
   out.status = ResolveResult::Status::Ok;
-  out.addresses = it->second.addresses;
+  out.addresses = cached->addresses;
   if (impl_->options.cacheHits != nullptr) {
     impl_->options.cacheHits->fetch_add(1, std::memory_order_relaxed);
   }
@@ -255,6 +268,20 @@ ResolveRequestPtr Resolver::resolve(const std::string& host, uint16_t port, Call
   auto handle = std::make_unique<RequestHandle>(query);
   if (impl_ == nullptr) {
     return handle; // never answers; the caller's timeout or shutdown covers it
+  }
+  if (const DnsCache::Answer* cached = impl_->cache.find(host, impl_->loop->now());
+      cached != nullptr && cached->negative()) {
+    ResolveResult out;
+    out.status = ResolveResult::Status::NotFound;
+    out.errorName = cached->errorName;
+    if (impl_->options.cacheHits != nullptr) {
+      impl_->options.cacheHits->fetch_add(1, std::memory_order_relaxed); // a remembered NXDOMAIN
+    }
+    impl_->deferred.emplace_back(query, std::move(out));
+    uv_timer_start(
+        &impl_->deferTimer,
+        [](uv_timer_t* t) noexcept { static_cast<Impl*>(t->data)->deliverDeferred(); }, 0, 0);
+    return handle;
   }
   if (impl_->options.lookups != nullptr) {
     impl_->options.lookups->fetch_add(1, std::memory_order_relaxed);
@@ -285,6 +312,16 @@ void Resolver::close() {
   impl->polls.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&impl->timer),
            [](uv_handle_t* h) noexcept { static_cast<Impl*>(h->data)->handleClosed(); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&impl->deferTimer),
+           [](uv_handle_t* h) noexcept { static_cast<Impl*>(h->data)->handleClosed(); });
+  // Like the lookups c-ares abandoned above, answers still waiting for the loop fail now.
+  auto deferred = std::move(impl->deferred);
+  impl->deferred.clear();
+  for (auto& [query, result] : deferred) {
+    ResolveResult closed;
+    closed.errorName = "resolver closed";
+    Impl::deliver(*query, std::move(closed));
+  }
 }
 
 } // namespace gatehouse::uv

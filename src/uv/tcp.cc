@@ -8,7 +8,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 #include "socket_error.h"
 
@@ -31,7 +30,7 @@ struct TcpStreamImpl final : TcpStream {
   bool connecting = false;
   bool shuttingDown = false;
   size_t queuedBytes = 0;
-  std::unique_ptr<tls::Session> tls; // null for plain TCP
+  std::unique_ptr<StreamFilter> filter; // null for plain TCP
 };
 
 int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count);
@@ -76,29 +75,31 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   if (s->closing || s->handler == nullptr) {
     return;
   }
-  if (nread > 0 && s->tls) {
+  if (nread > 0 && s->filter) {
     std::string plain;
     std::string out;
-    tls::Status status =
-        s->tls->receive(std::string_view(buf->base, static_cast<size_t>(nread)), plain, out);
+    FilterStatus status =
+        s->filter->receive(std::string_view(buf->base, static_cast<size_t>(nread)), plain, out);
     if (!out.empty()) {
       uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
       rawWrite(s, &b, 1);
     }
     if (!plain.empty()) {
       s->handler->onStreamRead(*s, plain);
-      if (s->closing || s->handler == nullptr || !s->tls) {
+      if (s->closing || s->handler == nullptr || !s->filter) {
         return;
       }
     }
-    if (status == tls::Status::Closed) {
+    if (status == FilterStatus::Closed) {
       uv_read_stop(stream);
       s->reading = false;
       s->handler->onStreamReadEnd(*s, UV_EOF);
-    } else if (status != tls::Status::Ok) {
+    } else if (status != FilterStatus::Ok) {
       uv_read_stop(stream);
       s->reading = false;
-      s->handler->onStreamTlsFailed(*s, status, s->tls->error());
+      // A copy: the handler may remove the filter (and its error text) while handling this.
+      const std::string detail = s->filter->error();
+      s->handler->onStreamFilterFailed(*s, status, detail);
     }
   } else if (nread > 0) {
     s->handler->onStreamRead(*s, std::string_view(buf->base, static_cast<size_t>(nread)));
@@ -111,6 +112,11 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
       uv_os_fd_t fd = -1;
       if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0) {
         status = pendingSocketError(fd, status);
+      }
+      // A filter that had ended cleanly stopped reading with it, so this EOF came first:
+      // whatever the peer meant to send may have been cut short.
+      if (status == UV_EOF && s->filter) {
+        status = kEofTruncated;
       }
     }
     s->handler->onStreamReadEnd(*s, status);
@@ -211,14 +217,14 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   if (s->closing) {
     return UV_ECANCELED;
   }
-  if (s->tls) {
-    // Encrypt the buffers as one record stream; only ciphertext goes to the socket.
+  if (s->filter) {
+    // Encode the buffers as one stream (TLS records); only the filter's output goes out.
     std::string plain;
     for (std::string_view b : buffers) {
       plain.append(b);
     }
     std::string out;
-    if (s->tls->send(plain, out) != tls::Status::Ok) {
+    if (s->filter->send(plain, out) != FilterStatus::Ok) {
       return UV_EPROTO;
     }
     uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
@@ -313,9 +319,9 @@ int TcpStream::shutdown() {
   if (s->closing) {
     return UV_ECANCELED;
   }
-  if (s->tls) {
+  if (s->filter) {
     std::string out;
-    s->tls->shutdown(out); // close_notify first
+    s->filter->shutdown(out); // close_notify first
     if (!out.empty()) {
       uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
       rawWrite(s, &b, 1);
@@ -361,19 +367,19 @@ void TcpStream::closeWithReset() {
   }
 }
 
-void TcpStream::enableTls(std::unique_ptr<tls::Session> session) {
-  impl(this)->tls = std::move(session);
+void TcpStream::setFilter(std::unique_ptr<StreamFilter> filter) {
+  impl(this)->filter = std::move(filter);
 }
 
-void TcpStream::disableTls() {
-  impl(this)->tls.reset();
+void TcpStream::removeFilter() {
+  impl(this)->filter.reset();
 }
 
-tls::Session* TcpStream::tlsSession() const {
-  return impl(this)->tls.get();
+StreamFilter* TcpStream::filter() const {
+  return impl(this)->filter.get();
 }
 
-void StreamHandler::onStreamTlsFailed(TcpStream& stream, tls::Status, const std::string&) {
+void StreamHandler::onStreamFilterFailed(TcpStream& stream, FilterStatus, const std::string&) {
   onStreamReadEnd(stream, UV_EPROTO);
 }
 
@@ -414,7 +420,7 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
   SpliceResult result;
   int from = fileDescriptor();
   int to = dest.fileDescriptor();
-  if (max == 0 || from < 0 || to < 0 || s->tls || !dest.canReceiveSplice()) {
+  if (max == 0 || from < 0 || to < 0 || s->filter || !dest.canReceiveSplice()) {
     return result;
   }
   PipePool& pool = s->loop->pipes();
@@ -469,12 +475,12 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
 
 bool TcpStream::canReceiveSplice() const {
   auto* s = impl(this);
-  return !s->closing && !s->tls && s->queuedBytes == 0;
+  return !s->closing && !s->filter && s->queuedBytes == 0;
 }
 
 bool TcpStream::canHandOff() const {
   auto* s = impl(this);
-  return !s->closing && !s->tls && !s->connecting && !s->shuttingDown && s->queuedBytes == 0;
+  return !s->closing && !s->filter && !s->connecting && !s->shuttingDown && s->queuedBytes == 0;
 }
 
 int TcpStream::fileDescriptor() const {

@@ -8,9 +8,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gatehouse/config/port_list.h"
+#include "gatehouse/config/secret.h"
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/uv/socket_address.h"
 
@@ -22,6 +24,59 @@ public:
   explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// Where a value was written, for checks made after loading ("conf/x.toml:12").
+struct SourceLocation {
+  std::string file;
+  uint32_t line = 0;
+  // "conf/x.toml:12: " (the prefix every config error starts with).
+  std::string prefix() const;
+};
+
+// A value from the file with its location.
+struct LocatedString {
+  std::string value;
+  SourceLocation where;
+};
+
+enum class RuleAction : uint8_t { Allow, Deny };
+// Whether and how the client's address is passed on to origins.
+enum class ForwardedFor : uint8_t { Off, XForwardedFor, Forwarded };
+
+// One [[rule]] table as written. The policy layer compiles it (CIDRs, host patterns, the
+// hosts file) and reports bad values with the locations kept here. Every condition that is
+// present must hold for the rule to match; absent conditions match everything.
+struct RuleSpec {
+  std::string name;
+  RuleAction action = RuleAction::Allow;
+  bool report = false; // deny rules only: log would_deny and let the request through
+  std::optional<bool> connect;
+  std::vector<LocatedString> clients; // client CIDRs
+  std::vector<LocatedString> users;
+  std::vector<LocatedString> groups;
+  std::vector<LocatedString> hosts; // exact names, *.suffix, .domain
+  std::vector<LocatedString> cidrs; // destination CIDRs
+  std::vector<LocatedString> methods;
+  std::optional<PortList> ports;
+  std::string hostsFile; // resolved against the config file's directory
+  SourceLocation hostsFileWhere;
+  std::string via; // "" (use upstream_proxy), "direct", or a [[parent]] name
+  SourceLocation viaWhere;
+  SourceLocation where; // the [[rule]] line
+};
+
+// One [[parent]] proxy. Credentials come from the url's userinfo or from credentials_file
+// (one "user:password" line), never both; they are held as Secrets and never printed.
+struct ParentSpec {
+  std::string name;
+  std::string host; // name or numeric address (IPv6 without brackets)
+  uint16_t port = 0;
+  Secret user;
+  Secret password;
+  std::string credentialsFile;
+  SourceLocation where;
+  bool hasCredentials() const { return !user.empty() || !password.empty(); }
+};
+
 struct Config {
   std::vector<std::string> listen = {"127.0.0.1:3128"};
   PortList connectPorts = PortList::only(443);
@@ -31,7 +86,9 @@ struct Config {
   uint64_t idleTimeoutMs = 120'000;
   uint64_t requestHeadTimeoutMs = 15'000;
   uint64_t dnsTimeoutMs = 5'000;
-  std::string dnsServers; // "IP[:port],...": empty means /etc/resolv.conf
+  std::string dnsServers;            // "IP[:port],...": empty means /etc/resolv.conf
+  uint64_t dnsCacheSize = 10'000;    // names per worker's DNS cache (negative: a quarter)
+  uint64_t dnsNegativeTtlMs = 5'000; // NXDOMAIN/NODATA kept this long (0: not cached)
   std::string logLevel = "info";
   std::string accessLog = "-";
   std::string accessLogFormat = "gatehouse"; // gatehouse, squid, common or json
@@ -47,13 +104,28 @@ struct Config {
   uint64_t maxHeaderFields = 100;
   uint64_t maxTargetLength = 8 * 1024;
   uint64_t maxConnections = 10'000;
-  // Proxy authentication (off when authFile is empty).
+  // Proxy authentication (off when both authFile and authHelper are empty).
   std::string authFile;
   std::string realm = "gatehouse";
   bool authPlaintext = false;
   uint64_t authCacheTtlMs = 5 * 60 * 1000;
   uint64_t authMaxFailures = 10;
   uint64_t authFailureWindowMs = 60 * 1000;
+  uint64_t authMaxPendingChecks = 32; // hash checks queued on the thread pool per worker
+  // A Squid basic auth helper instead of auth_file (program and arguments).
+  std::vector<std::string> authHelper;
+  uint64_t authHelperChildren = 5;    // per worker
+  uint64_t authHelperConcurrency = 0; // 0: one request per child, no channel IDs
+  uint64_t authHelperQueue = 100;
+  uint64_t authHelperTimeoutMs = 5'000;
+  uint64_t authNegativeTtlMs = 5'000; // a helper's ERR is remembered this long
+  // Groups for the policy: an htgroup file or a Squid external ACL helper.
+  std::string groupFile;
+  std::vector<std::string> groupHelper;
+  uint64_t groupHelperChildren = 2;
+  uint64_t groupHelperConcurrency = 0;
+  uint64_t groupCacheTtlMs = 5 * 60 * 1000;
+  uint64_t groupNegativeTtlMs = 60 * 1000;
   // TLS: the proxy's own HTTPS listeners, and origins fetched over TLS.
   std::vector<std::string> tlsListen;
   std::string tlsCert;
@@ -68,6 +140,17 @@ struct Config {
   std::string pacProxy; // "host:port" as clients reach the proxy; empty: the first listen
   std::vector<std::string> pacDirectDomains; // "example.test" (and its subdomains) go direct
   std::vector<std::string> pacDirectCidrs;   // "10.0.0.0/8" destinations go direct
+  // Egress policy (see docs/policy.md).
+  RuleAction defaultAction = RuleAction::Allow;
+  std::vector<RuleSpec> rules;
+  std::vector<ParentSpec> parents;
+  std::string upstreamProxy;     // a [[parent]] name; empty: direct
+  std::optional<bool> ssrfGuard; // nullopt: on unless loopback-only and without auth
+  bool allowOpenProxy = false;
+  ForwardedFor forwardedFor = ForwardedFor::Off;
+
+  // The parent named `name`, or nullptr.
+  const ParentSpec* parent(std::string_view name) const;
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;
 

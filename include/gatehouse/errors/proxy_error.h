@@ -23,6 +23,7 @@ enum class ProxyError : uint8_t {
   UpstreamReadTimeout,       // no byte for read-timeout while waiting for (or reading) a response
   UpstreamResponseTimeout,   // head not complete within response-timeout of sending the request
   UpstreamBodyAborted,       // upstream died after the head went to the client
+  ParentAuthRequired,        // a parent proxy answered 407 to our request
   TlsProtocolError,          // TLS to the upstream failed
   TlsCertificateError,       // upstream certificate not trusted
   ConnectPortDenied,         // CONNECT to a port outside connect-ports
@@ -41,6 +42,7 @@ enum class ProxyError : uint8_t {
   MethodNotAllowed,          // TRACE at Max-Forwards 0 when TRACE is disabled
   AuthRequired,              // missing or invalid proxy credentials (407)
   AuthThrottled,             // too many wrong passwords from this address (429)
+  AuthBackendUnavailable,    // the auth helper or hash pool cannot answer now (503)
   ClientCertRequired,        // the TLS listener wants a client certificate and got none (496)
   ClientCertInvalid,         // the client certificate did not verify (495)
   PlainHttpOnTlsPort,        // plain HTTP sent to the TLS listener (497)

@@ -100,6 +100,14 @@ private:
   HeadScanner scanner_;
   Phase phase_ = Phase::Head;
   size_t headBytes_ = 0;
+  // RFC 9110 5.5: whitespace after a field value is not part of it, but llhttp's strict mode
+  // refuses "chunked\t". Trailing SP/HTAB of field lines is removed before llhttp sees them;
+  // a run at the end of a read waits here for the next one.
+  std::string heldOws_;
+  bool startLineDone_ = false;
+  // The bytes of one read of a head as llhttp gets them (trailing field OWS removed).
+  std::string_view withoutTrailingOws(std::string_view chunk, bool headComplete,
+                                      std::string& scratch);
 
   RequestHead request_;
   ResponseHead response_;

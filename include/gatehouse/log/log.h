@@ -49,6 +49,7 @@ struct AccessRecord {
   bool aborted = false;         // the response was cut after it started
   std::string_view authReason;  // why credentials were refused, empty when they were not
   std::string_view rule;        // the policy rule that decided, empty when none
+  std::string_view parent;      // the [[parent]] proxy it went through, empty: direct
   std::string_view detail;      // the failure's detail (JSON only)
   int64_t connectMs = -1;       // start to upstream ready, -1: never (JSON only)
   int64_t firstByteMs = -1;     // start to first response byte, -1: never (JSON only)

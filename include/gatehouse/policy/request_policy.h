@@ -45,6 +45,9 @@ struct RequestFacts {
   http::Authority authority; // destination (both forms)
   std::string user;          // the authenticated user ("cert:<subject>" for certificates)
   std::string claimedUser;   // the user refused credentials named: for the log line only
+  // The route a rule chose: "" (the default parent, or direct without one), "direct", or a
+  // parent proxy's name.
+  std::string via;
 };
 
 // Proxy-Authorization last accepted on one connection, so keep-alive requests repeating it

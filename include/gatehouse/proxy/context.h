@@ -3,11 +3,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_set>
+#include <vector>
+
+#include "gatehouse/http/uri.h"
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/http/parser.h"
+
+#include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::uv {
 class Loop;
@@ -39,6 +45,14 @@ struct SharedCounters {
   std::atomic<uint64_t> exchangeSequence{0}; // orders the live view's exchanges across workers
 };
 
+// A parent proxy requests can be sent through (from a [[parent]] table).
+struct ParentRoute {
+  std::string name;
+  http::Authority address;
+  std::string authorization; // "Basic ..." for Proxy-Authorization, or empty
+  ~ParentRoute();            // wipes the credentials
+};
+
 // One per worker loop; connections hold a reference, never a copy.
 struct WorkerContext {
   const config::Config& config;
@@ -54,6 +68,21 @@ struct WorkerContext {
   auth::Authenticator* authenticator = nullptr;
   // The request-policy chain every request head passes (never null once the worker runs).
   policy::PolicyChain* policy = nullptr;
+  // Checks each address DNS gave before any packet goes to it (the SSRF guard): empty when
+  // allowed, else why not. Unset: every address is allowed.
+  std::function<std::string(const uv::SocketAddress&)> destinationGuard;
+  // Parent proxies by name, and the one every request goes through unless its rule says
+  // otherwise (empty: direct).
+  std::vector<ParentRoute> parents;
+  std::string defaultParent;
+  const ParentRoute* parent(std::string_view name) const {
+    for (const ParentRoute& p : parents) {
+      if (p.name == name) {
+        return &p;
+      }
+    }
+    return nullptr;
+  }
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
   tls::ContextPtr upstreamTls;

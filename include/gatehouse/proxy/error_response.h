@@ -25,6 +25,8 @@ struct ErrorResponse {
   std::string accept;           // the request's Accept field: picks HTML, JSON or text
   bool close = false;           // add Connection: close
   http::HeaderList extraFields; // e.g. Allow, Retry-After, Proxy-Authenticate
+  // Proxy-Status members of the hops behind us (a parent proxy's), kept before ours.
+  std::string upstreamProxyStatus;
 };
 
 // The Proxy-Status field value: `<pseudonym>; error=<type>; details="..."[; next-hop=...]`.

@@ -38,7 +38,10 @@ struct ExchangeRecord {
   std::string user;        // the authenticated user
   std::string claimedUser; // the user refused credentials named (never authenticated)
   std::string upstreamAddress;
-  std::string rule; // the policy rule that decided, when one did
+  std::string rule;   // the policy rule that decided, when one did
+  std::string parent; // the parent proxy the request went through, when one did
+  // A parent's own Proxy-Status members, kept in front of ours on an error it caused.
+  std::string upstreamProxyStatus;
   int status = 0;
   uint64_t bytesIn = 0;  // from the client
   uint64_t bytesOut = 0; // to the client

@@ -21,6 +21,10 @@ struct UpstreamRequestPlan {
   uint64_t contentLength = 0;
   std::string_view pseudonym;
   bool webSocket = false; // relay Upgrade: websocket
+  // To a parent proxy: the target stays in absolute-form and our own credentials go along
+  // (the client's Proxy-Authorization never does: it is hop-by-hop and ours).
+  bool absoluteForm = false;
+  std::string_view proxyAuthorization;
 };
 
 // "METHOD origin-form HTTP/1.1", Host from the URI, client fields minus hop-by-hop ones and

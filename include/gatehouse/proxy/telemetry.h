@@ -79,6 +79,7 @@ struct ExchangeSummary {
   std::string phase;       // where it failed, empty when it did not
   std::string authReason;
   std::string rule;
+  std::string parent; // the [[parent]] proxy it went through, empty: direct
   std::string detail; // cut at kMaxSummaryText bytes
   std::string end;    // termination code
   std::string upstream;

@@ -71,7 +71,9 @@ public:
   bool receivedResponseBytes() const { return responseBytes_ > 0; }
 
   // Starts an exchange on a connected, idle connection.
-  void beginExchange(bool requestIsHead);
+  // With `tunnelRequest` (a CONNECT sent to a parent proxy) a 2xx head ends the HTTP part:
+  // what follows is handed over unparsed, as after a 101.
+  void beginExchange(bool requestIsHead, bool tunnelRequest = false);
   // Sends request bytes (head, body pieces); 0 or a negative libuv error.
   int send(std::initializer_list<std::string_view> buffers);
   // The whole request was sent: the response timers start.
@@ -115,8 +117,8 @@ private:
   void onStreamWriteError(uv::TcpStream& stream, int status) override;
   void onStreamDrained(uv::TcpStream& stream) override;
   void onStreamClosed(uv::TcpStream& stream) override;
-  void onStreamTlsFailed(uv::TcpStream& stream, tls::Status status,
-                         const std::string& detail) override;
+  void onStreamFilterFailed(uv::TcpStream& stream, uv::FilterStatus status,
+                            const std::string& detail) override;
   void onTimer(uv::Timer& timer) override;
   void onTimerClosed(uv::Timer& timer) override;
   void onBodyData(std::string_view data) override;
@@ -142,6 +144,7 @@ private:
   bool readPaused_ = false;
   bool leftoverBytes_ = false; // bytes after a complete response: not reusable
   bool responseDone_ = false;
+  bool tunnelRequest_ = false;
 };
 
 // Idle upstream connections per destination ("host:port"), most recently used first.

@@ -36,7 +36,9 @@ public:
   UpstreamConnection* takePooled(const http::Authority& authority, bool tls);
   // Starts resolving and connecting; the outcome always arrives later, on the loop. With
   // `tls`, the connection speaks TLS to the origin (verified against `authority.host`).
-  void start(const http::Authority& authority, bool tls = false);
+  // `guarded`: the destination guard checks the addresses (off for a configured parent proxy,
+  // which the operator chose).
+  void start(const http::Authority& authority, bool tls = false, bool guarded = true);
   // Abandons a lookup or connect in progress; no event follows.
   void cancel();
   // DNS took too long (the owner's timer decides): fails with dns_timeout.
@@ -54,6 +56,7 @@ private:
   ConnectorEvents& events_;
   std::string key_;
   bool tls_ = false;
+  bool guarded_ = true;
   std::string tlsHost_;
   uv::ResolveRequestPtr dnsRequest_;
   std::vector<uv::SocketAddress> addresses_;

@@ -1,6 +1,7 @@
 #pragma once
 // TLS with OpenSSL over memory BIOs: the event loop moves ciphertext, a Session turns it into
-// plaintext and back. No socket I/O and no thread per connection here.
+// plaintext and back. No socket I/O and no thread per connection here. A Session is the
+// transport's StreamFilter: this layer sits above src/uv, which never sees TLS types.
 
 #include <atomic>
 #include <memory>
@@ -8,6 +9,12 @@
 #include <string_view>
 
 #include <openssl/types.h>
+
+#include "gatehouse/uv/stream_filter.h"
+
+namespace gatehouse::uv {
+class TcpStream;
+} // namespace gatehouse::uv
 
 namespace gatehouse::tls {
 
@@ -40,33 +47,29 @@ private:
   std::atomic<ContextPtr> context_;
 };
 
-// What a session says after being fed bytes.
-enum class Status {
-  Ok,
-  Closed, // the peer sent close_notify
-  NotTls, // the first bytes are not a TLS handshake (plain HTTP to a TLS port, say)
-  Failed, // handshake or record error; see error()
-};
+// What a session says after being fed bytes: Closed is the peer's close_notify,
+// WrongProtocol first bytes that are no TLS handshake (plain HTTP to a TLS port, say).
+using Status = uv::FilterStatus;
 
-// One TLS connection's state machine.
-class Session {
+// One TLS connection's state machine, set on a TcpStream as its filter.
+class Session final : public uv::StreamFilter {
 public:
   static std::unique_ptr<Session> server(const ContextPtr& context);
   // `host` is sent as SNI (unless it is an IP literal) and checked against the certificate.
   static std::unique_ptr<Session> client(const ContextPtr& context, const std::string& host);
-  ~Session();
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   // Feeds received ciphertext: plaintext is appended to `plain`, ciphertext to send to `out`.
-  Status receive(std::string_view cipher, std::string& plain, std::string& out);
+  Status receive(std::string_view cipher, std::string& plain, std::string& out) override;
   // Encrypts `plain` into `out` (held back until the handshake is done).
-  Status send(std::string_view plain, std::string& out);
-  // Appends a close_notify to `out`.
-  void shutdown(std::string& out);
+  Status send(std::string_view plain, std::string& out) override;
+  // Appends a close_notify to `out` (nothing before the handshake is done).
+  void shutdown(std::string& out) override;
 
   bool handshakeDone() const { return handshakeDone_; }
-  const std::string& error() const { return error_; }
+  const std::string& error() const override { return error_; }
   // True when the failure was certificate verification (tls_certificate_error).
   bool certificateError() const { return certificateError_; }
   // Client certificates (server side, with a client CA): 0 none, 1 verified, -1 invalid.
@@ -91,5 +94,8 @@ private:
   std::string pendingPlain_; // written before the handshake finished
   std::string error_;
 };
+
+// The TLS session of a stream (its filter), or null when it carries plain TCP.
+Session* sessionOf(const uv::TcpStream& stream);
 
 } // namespace gatehouse::tls

@@ -1,8 +1,10 @@
 #pragma once
-// Listening sockets shared by several loops (SO_REUSEPORT), and the accepting handle per loop.
+// Listening sockets for the loops of one process (an SO_REUSEPORT group that no other process
+// may join), and the accepting handle per loop.
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "gatehouse/uv/socket_address.h"
 
@@ -11,10 +13,20 @@ namespace gatehouse::uv {
 class Loop;
 class TcpStream;
 
-// Creates, binds and listens on a socket with SO_REUSEADDR and SO_REUSEPORT. Throws
-// std::runtime_error naming the address on failure (start-up only). Returns the fd. Without
-// `reusePort` the port cannot be shared (the admin listener must never join a proxy port).
-int openListenSocket(const SocketAddress& address, int backlog, bool reusePort = true);
+// Binds `count` listening sockets to `address` with SO_REUSEPORT, one per loop, so the kernel
+// spreads connections across the loops; port 0 picks one port for all. The port must be this
+// process's alone: a port that anything holds (another Gatehouse included, which SO_REUSEPORT
+// alone would let join) fails with "Address already in use". Throws std::runtime_error naming
+// the address (start-up only). Returns the fds.
+std::vector<int> openListenSockets(const SocketAddress& address, unsigned count, int backlog);
+// Whether a listening socket on exactly `address` exists that is none of `ours` (by inode,
+// from /proc/net/tcp or tcp6): another process of the same user in the SO_REUSEPORT group.
+// False when /proc cannot be read.
+bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& ours);
+// One listening socket on `address` without SO_REUSEPORT, so nothing can share its port (the
+// admin listener must never join a proxy port). Throws std::runtime_error naming the address
+// (start-up only). Returns the fd.
+int openListenSocket(const SocketAddress& address, int backlog);
 // The address a socket is bound to (the real port after binding port 0).
 SocketAddress boundAddress(int fd);
 

@@ -1,5 +1,5 @@
 #pragma once
-// An event loop and what every connection on it shares. Only src/uv/ and main include <uv.h>;
+// An event loop and what every connection on it shares. Only src/uv/ includes <uv.h>;
 // the rest of the proxy sees these opaque wrappers.
 
 #include <cstddef>
@@ -13,8 +13,12 @@ namespace gatehouse::uv {
 
 // libuv's end-of-stream status (UV_EOF), for code that does not include <uv.h>.
 inline constexpr int kEof = -4095;
+// End of stream before the stream filter's closing message (TLS close_notify): the peer or
+// something between may have cut the data short. Below every libuv code; errorName() knows it.
+inline constexpr int kEofTruncated = -4200;
 
-// libuv's name for an error code ("ECONNREFUSED", "EOF").
+// libuv's name for an error code ("ECONNREFUSED", "EOF"), and "EOF_WITHOUT_CLOSE_NOTIFY" for
+// kEofTruncated.
 const char* errorName(int status);
 
 // One libuv loop, owned by one thread. Handles created on it must be closed before it is

@@ -1,5 +1,6 @@
 #pragma once
-// Asynchronous DNS on the loop with c-ares (honours /etc/hosts), with a small TTL cache.
+// Asynchronous DNS on the loop with c-ares (honours /etc/hosts), with a bounded cache of
+// positive and (briefly) negative answers (DnsCache).
 
 #include <atomic>
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/uv/dns_cache.h"
 #include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::uv {
@@ -37,8 +39,7 @@ public:
   using Callback = std::function<void(const ResolveResult&)>;
   struct Options {
     uint64_t timeoutMs = 5000; // whole lookup
-    uint64_t maxCacheTtlMs = 30000;
-    uint64_t minCacheTtlMs = 1000;
+    DnsCache::Options cache;
     // "IP[:port],..." to use instead of /etc/resolv.conf's servers; empty: the system's.
     std::string servers;
     // Where to count answers from the cache and lookups sent to DNS (metrics; may be null).
@@ -48,10 +49,12 @@ public:
 
   Resolver(Loop& loop, Options options);
   ~Resolver();
-  // The answer when it is known without asking DNS: a numeric literal or a fresh cache entry.
-  // Callers try this first, so resolve()'s callback never runs inside the caller's own call.
+  // The addresses when they are known without asking DNS: a numeric literal or a fresh cache
+  // entry. Callers try this first, so resolve()'s callback never runs inside the caller's
+  // own call. A cached negative answer is not given here but by resolve(), later.
   std::optional<ResolveResult> answerNow(const std::string& host, uint16_t port);
   // Starts a lookup; the callback runs later on the loop. The port is set on every address.
+  // A name cached as not existing is answered NotFound on the next loop turn, without DNS.
   ResolveRequestPtr resolve(const std::string& host, uint16_t port, Callback callback);
   // Stops the channel and closes its handles; pending callbacks get Status::Failed.
   void close();

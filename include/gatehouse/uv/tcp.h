@@ -12,11 +12,7 @@
 #include <string_view>
 
 #include "gatehouse/uv/socket_address.h"
-
-namespace gatehouse::tls {
-class Session;
-enum class Status;
-} // namespace gatehouse::tls
+#include "gatehouse/uv/stream_filter.h"
 
 namespace gatehouse::uv {
 
@@ -29,7 +25,8 @@ public:
   virtual ~StreamHandler() = default;
   // Bytes read; `data` points into the loop's shared read buffer and is valid only during the call.
   virtual void onStreamRead(TcpStream& stream, std::string_view data) = 0;
-  // The peer finished sending (status == UV_EOF) or reading failed (negative libuv error).
+  // The peer finished sending (status == kEof), the socket ended before a filter's closing
+  // message (kEofTruncated: TLS without close_notify), or reading failed (negative libuv error).
   virtual void onStreamReadEnd(TcpStream& stream, int status) = 0;
   // An outgoing connect finished: 0 or a negative libuv error.
   virtual void onStreamConnected(TcpStream& stream, int status) {}
@@ -39,9 +36,10 @@ public:
   virtual void onStreamDrained(TcpStream& stream) {}
   // A shutdown() completed: every queued byte was handed to the kernel and FIN sent.
   virtual void onStreamShutdown(TcpStream& stream, int status) {}
-  // TLS on this stream failed (handshake, record, or plain text where TLS was expected).
-  // The default treats it as a read error.
-  virtual void onStreamTlsFailed(TcpStream& stream, tls::Status status, const std::string& detail);
+  // The stream's filter failed (TLS handshake or record error, or plain text where TLS was
+  // expected). The default treats it as a read error.
+  virtual void onStreamFilterFailed(TcpStream& stream, FilterStatus status,
+                                    const std::string& detail);
   // The handle is closed; the stream is freed right after this returns.
   virtual void onStreamClosed(TcpStream& stream) {}
 };
@@ -87,11 +85,13 @@ public:
   void close();
   void closeWithReset();
 
-  // From now on reads deliver plaintext and writes take plaintext, TLS in between.
-  void enableTls(std::unique_ptr<tls::Session> session);
+  // From now on reads deliver the filter's decoded bytes and writes go through it (TLS).
+  // A stream with a filter is never spliced nor handed off: its bytes need the filter.
+  void setFilter(std::unique_ptr<StreamFilter> filter);
   // Back to raw bytes (to answer plain HTTP sent to a TLS port in plain text).
-  void disableTls();
-  tls::Session* tlsSession() const;
+  void removeFilter();
+  // The filter, or null for plain TCP (tls::sessionOf() gives the TLS session).
+  StreamFilter* filter() const;
 
   void setNoDelay(bool enabled);
   SocketAddress peerAddress() const;
@@ -101,14 +101,14 @@ public:
   void setReadLimit(size_t bytes);
   // Moves up to `max` bytes already waiting in this socket to `dest` with splice(2) through a
   // pooled pipe, synchronously and without waiting: stops when this socket has nothing more.
-  // Only between plain TCP streams and while `dest` has nothing queued (else moves nothing);
+  // Only between unfiltered streams and while `dest` has nothing queued (else moves nothing);
   // what `dest` cannot take at once joins its write queue (one copy), so order is kept.
   SpliceResult spliceTo(TcpStream& dest, uint64_t max);
-  // Whether spliceTo() may write into this stream now: plain TCP, open, nothing queued.
+  // Whether spliceTo() may write into this stream now: no filter, open, nothing queued.
   bool canReceiveSplice() const;
 
   // True while libuv has nothing in flight on this stream (no queued write, connect or
-  // shutdown) and it carries plain TCP: another watcher (SplicePump) may then take its fd.
+  // shutdown) and it has no filter: another watcher (SplicePump) may then take its fd.
   bool canHandOff() const;
   // The socket's fd (-1 once closing), for src/uv only.
   int fileDescriptor() const;

@@ -268,7 +268,7 @@ TEST_CASE("Python urllib's ProxyBasicAuthHandler completes the 407 flow") {
   CHECK_FALSE(proxy.waitForLog({"access", "user=\"sha512\"", "status=200"}).empty());
 }
 
-TEST_CASE("the user file reloads; a broken file keeps the old users") {
+TEST_CASE("the user file reloads - a broken file keeps the old users") {
   UserFile users;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy(authConfig(users));
@@ -338,4 +338,80 @@ TEST_CASE("a 407 to a request waiting for 100 Continue closes, so no body is tak
   CHECK(r.status == 407);
   CHECK(r.header("connection") == "close");
   CHECK(client.waitForClose());
+}
+
+TEST_CASE(
+    "a 407 carries a Proxy-Status naming the proxy, never the reason - the log says auth_required") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  for (const std::string& credentials : {std::string(), basic("nobody:x"), basic("bcrypt:bad")}) {
+    Socket client = proxy.connect();
+    client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n" + credentials +
+                   "\r\n");
+    Response r = readResponse(client);
+    CHECK(r.status == 407);
+    // The same field whatever the reason: unknown user and wrong password look alike.
+    CHECK(r.header("proxy-status") ==
+          proxy.pseudonym() + "; details=\"proxy authentication required\"");
+  }
+  CHECK_FALSE(proxy.waitForLog({"access", "status=407", "error=auth_required"}).empty());
+}
+
+TEST_CASE("defect 1: a NUL after the right password is refused (crypt would stop at it)") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  client.sendAll(getVia(upstream, basic(std::string("bcrypt:pa:ss\0x", 14))));
+  Response r = readResponse(client);
+  CHECK(r.status == 407);
+  CHECK_FALSE(
+      proxy.waitForLog({"auth_required", "detail=\"auth: control character in credentials\""})
+          .empty());
+  client.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  CHECK(readResponse(client).status == 200);
+}
+
+TEST_CASE("defect 2: a Proxy-Authorization without a scheme never reaches a log line") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users));
+  Socket client = proxy.connect();
+  const std::string blob = encodeBase64("sha1:pa:ss");
+  client.sendAll(getVia(upstream, "Proxy-Authorization: " + blob + "\r\n"));
+  CHECK(readResponse(client).status == 407);
+  CHECK_FALSE(proxy.waitForLog({"auth_required", "auth: unsupported scheme"}).empty());
+  for (const std::string& line : LogCapture::instance().linesSince(proxy.logMark())) {
+    CHECK(line.find(blob) == std::string::npos);
+    CHECK(line.find(blob.substr(0, 8)) == std::string::npos);
+  }
+}
+
+TEST_CASE("defect 7: while throttled, a right password another connection cached gets 429") {
+  UserFile users;
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy(authConfig(users)); // three failures allowed
+  Socket remembered = proxy.connect();
+  remembered.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  REQUIRE(readResponse(remembered).status == 200); // now in the success cache
+  Socket attacker = proxy.connect();
+  for (int i = 0; i < 3; ++i) {
+    attacker.sendAll(getVia(upstream, basic("bcrypt:guess" + std::to_string(i))));
+    CHECK(readResponse(attacker).status == 407);
+  }
+  // Right and wrong guesses now look the same.
+  Socket fresh = proxy.connect();
+  fresh.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  Response right = readResponse(fresh);
+  fresh.sendAll(getVia(upstream, basic("bcrypt:guess9")));
+  Response wrong = readResponse(fresh);
+  CHECK(right.status == 429);
+  CHECK(wrong.status == 429);
+  // Only the connection that already proved the password keeps going.
+  remembered.sendAll(getVia(upstream, basic("bcrypt:pa:ss")));
+  CHECK(readResponse(remembered).status == 200);
+  // Another user behind the same address is not locked out.
+  fresh.sendAll(getVia(upstream, basic("sha1:pa:ss")));
+  CHECK(readResponse(fresh).status == 200);
 }

@@ -11,82 +11,13 @@
 
 #include "../support/fake_upstream.h"
 #include "../support/proxy_harness.h"
+#include "../support/proxy_process.h"
 #include "../support/tls_fixtures.h"
 #include "gatehouse/auth/basic_credentials.h"
 
 using namespace gatehouse::test;
 
 namespace {
-
-// The proxy binary in a child process, its stderr read line by line.
-class ProxyProcess {
-public:
-  explicit ProxyProcess(std::vector<std::string> args) {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 2);
-      std::vector<char*> argv;
-      std::string binary = GATEHOUSE_BINARY;
-      argv.push_back(binary.data());
-      for (auto& a : args) {
-        argv.push_back(a.data());
-      }
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    stderr_ = fds[0];
-  }
-  ~ProxyProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(stderr_);
-  }
-  // Reads stderr until a line containing `needle`; returns it ("" on timeout or EOF).
-  std::string waitForLine(const std::string& needle, int timeoutMs = 10'000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
-    while (true) {
-      size_t nl;
-      while ((nl = buffer_.find('\n')) != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        if (line.find(needle) != std::string::npos) {
-          return line;
-        }
-      }
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
-      pollfd p{stderr_, POLLIN, 0};
-      if (left <= 0 || ::poll(&p, 1, left) <= 0) {
-        return "";
-      }
-      char buf[4096];
-      ssize_t n = ::read(stderr_, buf, sizeof buf);
-      if (n <= 0) {
-        return "";
-      }
-      buffer_.append(buf, static_cast<size_t>(n));
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  int wait() {
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-private:
-  pid_t pid_ = -1;
-  int stderr_ = -1;
-  std::string buffer_;
-};
 
 std::string tempFile(const std::string& name, const std::string& text) {
   std::string path = "/tmp/gatehouse-cli-" + std::to_string(::getpid()) + "-" + name;

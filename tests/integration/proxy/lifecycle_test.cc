@@ -67,7 +67,7 @@ TEST_CASE("a request with a non-WebSocket Upgrade answered 200 leaves the connec
   CHECK(upstream.requests()[0].find("Upgrade") == std::string::npos); // hop-by-hop, stripped
 }
 
-TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again; a GET is") {
+TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again - a GET is") {
   // Each upstream connection answers its first request and closes on the second without a
   // word: the proxy sees a reused connection fail before any response byte.
   std::atomic<int> posts{0};
@@ -96,7 +96,7 @@ TEST_CASE("after a pooled upstream closes, a bodiless POST is not sent again; a 
   CHECK(upstream.connectionCount() == 1);
 }
 
-TEST_CASE("Host: missing in HTTP/1.1, repeated or invalid is a 400; OWS around values is not") {
+TEST_CASE("Host: missing in HTTP/1.1, repeated or invalid is a 400 - OWS around values is not") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   ProxyHarness proxy;
   const std::string target = "http://" + upstream.hostPort() + "/";
@@ -177,7 +177,9 @@ TEST_CASE("a chunked response cut by the upstream ends with a FIN and no last ch
 
 TEST_CASE("an upstream that stops reading the request body is its fault, not the client's") {
   auto config = testConfig();
-  config.readTimeoutMs = 500;
+  // Long enough that a busy machine never stalls the sending thread this long: a 408 here
+  // must mean the proxy blamed the client.
+  config.readTimeoutMs = 1500;
   FakeUpstream upstream([](UpstreamPeer& peer) {
     peer.readHead();
     peer.stall(); // reads no body: the proxy's write queue fills

@@ -59,8 +59,8 @@ void TestCertificates::reissueServerWithNewCa() {
 }
 
 FakeTlsUpstream::FakeTlsUpstream(const std::string& certFile, const std::string& keyFile,
-                                 std::string response)
-    : response_(std::move(response)) {
+                                 std::string response, bool closeNotify)
+    : response_(std::move(response)), closeNotify_(closeNotify) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (SSL_CTX_use_certificate_chain_file(ctx, certFile.c_str()) != 1 ||
       SSL_CTX_use_PrivateKey_file(ctx, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
@@ -111,7 +111,9 @@ void FakeTlsUpstream::serve() {
         request.append(buf, static_cast<size_t>(n));
       }
       SSL_write(ssl, response_.data(), static_cast<int>(response_.size()));
-      SSL_shutdown(ssl);
+      if (closeNotify_) {
+        SSL_shutdown(ssl);
+      }
     }
     SSL_free(ssl);
     ::close(fd);

@@ -23,10 +23,12 @@ private:
 };
 
 // An HTTPS origin: each connection gets a TLS handshake with the given certificate, one
-// request read, and `response` written back.
+// request read, and `response` written back; then close_notify and close, or with
+// `closeNotify` false a bare TCP close (as a truncating middlebox or a careless server does).
 class FakeTlsUpstream {
 public:
-  FakeTlsUpstream(const std::string& certFile, const std::string& keyFile, std::string response);
+  FakeTlsUpstream(const std::string& certFile, const std::string& keyFile, std::string response,
+                  bool closeNotify = true);
   ~FakeTlsUpstream();
   uint16_t port() const { return port_; }
 
@@ -36,6 +38,7 @@ private:
   int listenFd_ = -1;
   uint16_t port_ = 0;
   std::string response_;
+  bool closeNotify_ = true;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -133,4 +133,10 @@ TEST_CASE("live view: summaries as JSON, merged across workers in order", "[admi
   CHECK(admin::exchangesJson({&a, &b}, 3, 3) == "{\"last\":3,\"newest\":3,\"exchanges\":[]}");
   REQUIRE(admin::exchangeJson({&a, &b}, "1.1.1").has_value());
   CHECK_FALSE(admin::exchangeJson({&a, &b}, "9.9.9").has_value());
+  CHECK(json.find("\"parent\":null") != std::string::npos);
+  // The [[parent]] a request went through is shown with it.
+  r.id = "1.1.2";
+  r.parent = "corp";
+  b.onFinished(r, "127.0.0.1:1", 0);
+  CHECK(admin::exchangeJson({&a, &b}, "1.1.2")->find("\"parent\":\"corp\"") != std::string::npos);
 }

@@ -62,6 +62,8 @@ idle_timeout = "6s"
 request_head_timeout = "7s"
 dns_timeout = "2s"
 dns_servers = "127.0.0.1:5353"
+dns_cache_size = 500
+dns_negative_ttl = "0s"
 log_level = "debug"
 access_log = "off"
 workers = 2
@@ -79,6 +81,8 @@ max_connections = 100
   CHECK(c.connectPorts.allows(563));
   CHECK(c.connectTimeoutMs == 3000);
   CHECK(c.requestHeadTimeoutMs == 7000);
+  CHECK(c.dnsCacheSize == 500);
+  CHECK(c.dnsNegativeTtlMs == 0); // 0s turns negative caching off
   CHECK(c.workers == 2);
   CHECK(c.pseudonym == "edge1");
   CHECK(c.statusMode == gatehouse::errors::StatusMode::Rfc);
@@ -100,6 +104,8 @@ TEST_CASE("config errors name the file and line") {
   CHECK(loadError("pseudonym = \"has space\"\n").rfind("test.toml:1: pseudonym:", 0) == 0);
   CHECK(loadError("allow_trace = \"yes\"\n").rfind("test.toml:1: allow_trace:", 0) == 0);
   CHECK(loadError("dns_servers = \"dns.example\"\n").rfind("test.toml:1: dns_servers:", 0) == 0);
+  CHECK(loadError("dns_negative_ttl = \"2h\"\n").rfind("test.toml:1: dns_negative_ttl:", 0) == 0);
+  CHECK(loadError("dns_cache_size = -1\n").rfind("test.toml:1: dns_cache_size:", 0) == 0);
   CHECK(loadError("[section]\nx = 1\n").rfind("test.toml:1: unknown key", 0) == 0);
   // A TOML syntax error reports its line too.
   CHECK(loadError("a = 1\nthis is not toml\n").rfind("test.toml:2:", 0) == 0);
@@ -116,4 +122,42 @@ TEST_CASE("the shipped conf/gatehouse.toml is valid") {
   Config c;
   REQUIRE_NOTHROW(loadFile(GATEHOUSE_SOURCE_DIR "/conf/gatehouse.toml", c));
   CHECK(c.listen.at(0) == "127.0.0.1:3128");
+}
+
+TEST_CASE("auth helper and group settings: argv lists, limits, exclusive backends") {
+  Config c;
+  loadString("auth_helper = [\"/bin/sh\", \"-c\", \"x y\"]\nauth_helper_children = 3\n"
+             "auth_helper_concurrency = 8\nauth_helper_queue = 50\nauth_helper_timeout = \"2s\"\n"
+             "auth_negative_ttl = \"10s\"\ngroup_helper = [\"/bin/true\", \"-b\", \"dc=x\"]\n"
+             "group_cache_ttl = \"1m\"\ngroup_negative_ttl = \"20s\"\n"
+             "auth_max_pending_checks = 8\n",
+             "test.toml", c);
+  CHECK(c.authHelper == std::vector<std::string>{"/bin/sh", "-c", "x y"});
+  CHECK(c.authHelperChildren == 3u);
+  CHECK(c.authHelperConcurrency == 8u);
+  CHECK(c.authHelperQueue == 50u);
+  CHECK(c.authHelperTimeoutMs == 2000u);
+  CHECK(c.authNegativeTtlMs == 10'000u);
+  CHECK(c.groupHelper.size() == 3);
+  CHECK(c.groupCacheTtlMs == 60'000u);
+  CHECK(c.groupNegativeTtlMs == 20'000u);
+  CHECK(c.authMaxPendingChecks == 8u);
+  c.listen = {"127.0.0.1:0"};
+  CHECK_NOTHROW(validate(c));
+  c.authFile = "/etc/users";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("exclude each other"));
+  c.authFile.clear();
+  c.groupFile = "/etc/groups";
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("group_file and group_helper"));
+  c.groupHelper.clear();
+  c.authHelper.clear();
+  CHECK_THROWS_WITH(validate(c), Catch::Contains("need authentication"));
+
+  CHECK(loadError("\n\nauth_helper = [\"basic_ncsa_auth\"]\n") ==
+        "test.toml:3: auth_helper: the helper program must be an absolute path, got "
+        "\"basic_ncsa_auth\"");
+  CHECK(loadError("auth_helper = [\"/nonexistent/helper\"]\n").find("is not executable") !=
+        std::string::npos);
+  CHECK(loadError("auth_helper_children = 0\n").find("test.toml:1:") == 0);
+  CHECK(loadError("auth_helper = []\n").find("empty list") != std::string::npos);
 }

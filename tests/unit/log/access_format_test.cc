@@ -100,6 +100,10 @@ TEST_CASE("squid: tunnels, refusals, failures and aborts get Squid's result code
   // IPv6 clients are logged without brackets or port.
   r.client = "[::1]:5";
   CHECK(fields(formatAccess(r, AccessFormat::Squid))[2] == "::1");
+  // Through a [[parent]]: Squid's FIRSTUP_PARENT, with the parent's address as the peer.
+  r = sample();
+  r.parent = "corp";
+  CHECK(fields(formatAccess(r, AccessFormat::Squid))[8] == "FIRSTUP_PARENT/127.0.0.1");
 }
 
 TEST_CASE("common: NCSA combined, then Proxy-Status type, end code and id", "[log]") {
@@ -141,6 +145,9 @@ TEST_CASE("json: one object per line, client text escaped", "[log]") {
   CHECK(line.find(R"("auth_reason":"wrong password")") != std::string::npos);
   CHECK(line.find(R"("time":"2023-11-14T22:13:20.123Z")") != std::string::npos);
   CHECK(line.find(R"("user":null)") != std::string::npos);
+  CHECK(line.find(R"("parent":null)") != std::string::npos);
+  r.parent = "corp";
+  CHECK(formatAccess(r, AccessFormat::Json).find(R"("parent":"corp")") != std::string::npos);
   CHECK(line.front() == '{');
   CHECK(line.back() == '}');
 }
