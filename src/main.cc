@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <vector>
 
+#include "gatehouse/admin/admin_server.h"
 #include "gatehouse/auth/user_file.h"
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
@@ -274,6 +275,8 @@ int main(int argc, char** argv) {
 
   try {
     gatehouse::log::setup(startConfig.logLevel, startConfig.accessLog);
+    gatehouse::log::setAccessFormat(
+        *gatehouse::log::parseAccessFormat(startConfig.accessLogFormat));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gatehouse: %s\n", e.what());
     return 1;
@@ -297,6 +300,23 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     log.error("cannot start: {}", e.what());
     return 1;
+  }
+  // The admin listener reads the workers' telemetry on its own loop thread (off by default).
+  // It keeps the start-up configuration (admin keys need a restart; `generation` holds it).
+  std::unique_ptr<gatehouse::admin::AdminServer> admin;
+  if (!startConfig.adminListen.empty()) {
+    admin = std::make_unique<gatehouse::admin::AdminServer>(startConfig, server);
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      log.error("cannot start the admin listener: {}", e.what());
+      server.stop();
+      return 1;
+    }
+    log.info("admin listener on {} (/healthz /readyz /metrics /proxy.pac, live view at /){}",
+             admin->boundAddress().toString(),
+             startConfig.adminAuthFile.empty() ? ""
+                                               : ", Basic auth from " + startConfig.adminAuthFile);
   }
   logStarted(server, log);
   notifySystemd("READY=1\nSTATUS=accepting connections");
@@ -336,7 +356,14 @@ int main(int argc, char** argv) {
     }
     break;
   }
+  // Load balancers see /readyz turn 503 as soon as the drain starts.
+  if (admin) {
+    admin->setDraining(true);
+  }
   drain(server, signals, signal == SIGINT ? "SIGINT" : "SIGTERM", log);
+  if (admin) {
+    admin->stop();
+  }
   server.stop();
   log.info("stopped");
   return 0;

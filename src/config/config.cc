@@ -1,8 +1,8 @@
 #include "gatehouse/config/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <openssl/crypto.h>
@@ -350,6 +350,78 @@ std::vector<Setting> buildSettings() {
        sizeSetting(&Config::maxTargetLength, 64, 1024 * 1024)},
       {"max_connections", "Most client connections at once (503 past it)", false,
        countSetting(&Config::maxConnections, 1, 1'000'000)},
+      // ---- operations: log format, log limits, admin listener, PAC file ----
+      {"access_log_format", "Access log format: gatehouse, squid, common (NCSA combined) or json",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "gatehouse" && v != "squid" && v != "common" && v != "json") {
+           return "invalid access log format \"" + v + "\" (gatehouse, squid, common or json)";
+         }
+         c.accessLogFormat = v;
+         return std::nullopt;
+       }},
+      {"refused_log_lines",
+       "Diagnostic lines for refused requests per client address per refused_log_window (the "
+       "rest is summarised as \"suppressed N similar lines\")",
+       false, countSetting(&Config::refusedLogLines, 1, 1'000'000)},
+      {"refused_log_window", "Window of refused_log_lines", false,
+       durationSetting(&Config::refusedLogWindowMs)},
+      {"admin_listen",
+       "Admin listener HOST:PORT (/healthz, /readyz, /metrics, /proxy.pac, live view at /); off "
+       "when unset. Keep it on loopback or set admin_auth_file",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string error;
+         if (!parseListenAddress(v, error)) {
+           return error;
+         }
+         c.adminListen = v;
+         return std::nullopt;
+       }},
+      {"admin_auth_file", "htpasswd file of the users allowed on the admin listener (Basic)", false,
+       pathSetting(&Config::adminAuthFile)},
+      {"pac_proxy", "HOST:PORT of the proxy as clients reach it, for /proxy.pac", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         size_t colon = v.rfind(':');
+         if (v.empty() || colon == std::string::npos || colon == 0 || colon + 1 == v.size() ||
+             v.find_first_of(" \t\"\\;'") != std::string::npos ||
+             v.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+           return "invalid PAC proxy \"" + v + "\" (HOST:PORT)";
+         }
+         c.pacProxy = v;
+         return std::nullopt;
+       }},
+      {"pac_direct_domains", "Domain whose hosts (and subdomains) bypass the proxy in /proxy.pac",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string d = !v.empty() && v.front() == '.' ? v.substr(1) : v;
+         if (d.empty() || d.size() > 253 ||
+             d.find_first_not_of(
+                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                 std::string::npos) {
+           return "invalid domain \"" + v + "\" (letters, digits, dots and dashes)";
+         }
+         for (char& ch : d) {
+           ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+         }
+         c.pacDirectDomains.push_back(d); // PAC compares lower-cased host names
+         return std::nullopt;
+       },
+       [](Config& c) { c.pacDirectDomains.clear(); }},
+      {"pac_direct_cidrs", "IPv4 network (A.B.C.D/N) that bypasses the proxy in /proxy.pac", true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         size_t slash = v.find('/');
+         uv::SocketAddress address;
+         auto bits =
+             slash == std::string::npos ? std::nullopt : parseCount(v.substr(slash + 1), 0, 32);
+         if (!bits || !uv::SocketAddress::fromNumeric(v.substr(0, slash), 0, address) ||
+             v.find(':') != std::string::npos) {
+           return "invalid network \"" + v + "\" (IPv4 A.B.C.D/N)";
+         }
+         c.pacDirectCidrs.push_back(v);
+         return std::nullopt;
+       },
+       [](Config& c) { c.pacDirectCidrs.clear(); }},
       {"default_action", "What happens when no [[rule]] matches: allow or deny", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v != "allow" && v != "deny") {
@@ -995,6 +1067,27 @@ void validate(const Config& c) {
   }
   if (c.listen.empty() && c.tlsListen.empty()) {
     throw ConfigError("nothing to listen on: set listen or tls_listen");
+  }
+  if (!c.adminListen.empty()) {
+    std::string error;
+    auto admin = parseListenAddress(c.adminListen, error);
+    for (const auto& list : {c.listen, c.tlsListen}) {
+      for (const std::string& l : list) {
+        auto proxy = parseListenAddress(l, error);
+        auto wildcard = [](const uv::SocketAddress& a) {
+          std::string text = a.toString();
+          return text.rfind("0.0.0.0:", 0) == 0 || text.rfind("[::]:", 0) == 0;
+        };
+        if (admin && proxy && admin->port() != 0 && admin->port() == proxy->port() &&
+            (admin->toString() == proxy->toString() || wildcard(*admin) || wildcard(*proxy))) {
+          throw ConfigError("admin_listen " + c.adminListen +
+                            " is also a proxy listener: give the admin listener its own port");
+        }
+      }
+    }
+  }
+  if (!c.adminAuthFile.empty() && c.adminListen.empty()) {
+    throw ConfigError("admin_auth_file needs admin_listen");
   }
   for (size_t i = 0; i < c.parents.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {

@@ -94,6 +94,12 @@ std::vector<std::string> settingsNeedingRestart(const config::Config& running,
   note(running.dnsCacheSize != loaded.dnsCacheSize, "dns_cache_size");
   note(running.dnsNegativeTtlMs != loaded.dnsNegativeTtlMs, "dns_negative_ttl");
   note(running.accessLog != loaded.accessLog, "access_log");
+  // Set once at start-up: the log format, the per-worker limiter and the admin listener.
+  note(running.accessLogFormat != loaded.accessLogFormat, "access_log_format");
+  note(running.refusedLogLines != loaded.refusedLogLines, "refused_log_lines");
+  note(running.refusedLogWindowMs != loaded.refusedLogWindowMs, "refused_log_window");
+  note(running.adminListen != loaded.adminListen, "admin_listen");
+  note(running.adminAuthFile != loaded.adminAuthFile, "admin_auth_file");
   return lines;
 }
 

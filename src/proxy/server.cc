@@ -153,13 +153,20 @@ void Server::start() {
   publishAddresses();
   generation_ = withBoundPolicy(generation_);
   pseudonym_ = pseudonymFor(config);
+  // The refused-line limiter's budget is the start-up one (telemetry is per worker, not per
+  // generation).
+  DiagnosticLimit limit;
+  limit.linesPerWindow = config.refusedLogLines;
+  limit.windowMs = config.refusedLogWindowMs;
   for (unsigned w = 0; w < workerCount_; ++w) {
     std::vector<Worker::Listener> mine;
     for (const auto& l : listeners_) {
       mine.push_back({l.id, l.fds[w], l.tls, l.proxyProtocol});
     }
-    workers_.push_back(
-        std::make_unique<Worker>(generation_, counters_, std::move(mine), w, pseudonym_));
+    // The worker's telemetry outlives every generation the worker runs (and the worker).
+    telemetry_.push_back(std::make_unique<WorkerTelemetry>(counters_, limit));
+    workers_.push_back(std::make_unique<Worker>(generation_, counters_, std::move(mine), w,
+                                                pseudonym_, telemetry_.back().get()));
   }
   for (auto& worker : workers_) {
     threads_.emplace_back([this, w = worker.get()] {

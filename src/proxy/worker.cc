@@ -9,6 +9,7 @@
 #include "gatehouse/proxy/client_connection.h"
 #include "gatehouse/proxy/egress.h"
 #include "gatehouse/proxy/proxy_protocol_reader.h"
+#include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
@@ -23,17 +24,23 @@ constexpr uint64_t kSweepMs = 100;
 // A retired generation is freed after this many sweeps without connections: upstream
 // connections it created close a loop iteration after their client (they read its context).
 constexpr int kEmptySweepsBeforeFree = 3;
+// The limiter's summaries of held-back diagnostic lines are written this often.
+constexpr uint64_t kFlushIntervalMs = 1000;
 } // namespace
 
 Worker::Worker(GenerationPtr generation, SharedCounters& counters, std::vector<Listener> listeners,
-               unsigned index, std::string pseudonym)
+               unsigned index, std::string pseudonym, WorkerTelemetry* telemetry)
     : counters_(counters), index_(index), initialListeners_(std::move(listeners)),
-      loop_(std::make_unique<uv::Loop>()) {
+      loop_(std::make_unique<uv::Loop>()), telemetry_(telemetry) {
   // DNS settings are fixed for the life of the worker (a reload logs that they need a restart).
   uv::Resolver::Options dns;
   const config::Config& config = *generation->config;
   dns.timeoutMs = config.dnsTimeoutMs;
   dns.servers = config.dnsServers;
+  if (telemetry != nullptr) {
+    dns.cacheHits = &telemetry->dnsCacheHits();
+    dns.lookups = &telemetry->dnsLookups();
+  }
   dns.cache.maxEntries = static_cast<size_t>(config.dnsCacheSize);
   // Names that do not resolve get a quarter of that, so a flood of them cannot push out the
   // names that work.
@@ -85,7 +92,11 @@ std::unique_ptr<Worker::Epoch> Worker::makeEpoch(GenerationPtr generation, std::
   if (generation->authStore) {
     epoch->authenticator = std::make_unique<auth::Authenticator>(*loop_, *generation->authStore);
     context.authenticator = epoch->authenticator.get();
+    if (telemetry_ != nullptr) {
+      epoch->authenticator->countCacheHitsIn(&telemetry_->authCacheHits());
+    }
   }
+  context.telemetry = telemetry_;
   policy::StandardPolicyOptions checks;
   checks.requireClientCertificate = !config.tlsClientCa.empty();
   checks.clientCertificateAuth = config.tlsClientCertAuth;
@@ -108,11 +119,20 @@ std::unique_ptr<Worker::Epoch> Worker::makeEpoch(GenerationPtr generation, std::
 }
 
 void Worker::run() {
+  setCurrentTelemetry(telemetry_); // ExchangeRecord::finish() reports to it on this thread
   loop_->setStopHandler([this] { stopOnLoop(); });
+  if (telemetry_ != nullptr) {
+    flushTimer_ = uv::Timer::create(*loop_, this);
+    flushTimer_->start(kFlushIntervalMs);
+  }
   sweepTimer_ = uv::Timer::create(*loop_, this);
   sweepTimer_->start(kSweepMs);
   setListenersOnLoop(std::move(initialListeners_));
   loop_->run();
+  if (telemetry_ != nullptr) {
+    telemetry_->flushSuppressed(loop_->now(), true);
+  }
+  setCurrentTelemetry(nullptr);
 }
 
 void Worker::requestStop() {
@@ -268,6 +288,11 @@ void Worker::sweep() {
 }
 
 void Worker::onTimer(uv::Timer& timer) {
+  if (&timer == flushTimer_) {
+    telemetry_->flushSuppressed(loop_->now());
+    timer.start(kFlushIntervalMs);
+    return;
+  }
   sweep();
   if (!stopped_) {
     timer.start(kSweepMs);
@@ -279,6 +304,10 @@ void Worker::stopOnLoop() {
   if (sweepTimer_ != nullptr) {
     sweepTimer_->close();
     sweepTimer_ = nullptr;
+  }
+  if (flushTimer_ != nullptr) {
+    flushTimer_->close();
+    flushTimer_ = nullptr;
   }
   for (Accepting& a : acceptors_) {
     a.acceptor->close();

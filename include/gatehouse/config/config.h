@@ -98,6 +98,10 @@ struct Config {
   uint64_t dnsNegativeTtlMs = 5'000; // NXDOMAIN/NODATA kept this long (0: not cached)
   std::string logLevel = "info";
   std::string accessLog = "-";
+  std::string accessLogFormat = "gatehouse"; // gatehouse, squid, common or json
+  // Diagnostic lines of refused requests: at most this many per client address per window.
+  uint64_t refusedLogLines = 10;
+  uint64_t refusedLogWindowMs = 10'000;
   unsigned workers = 0;  // 0: one per core
   std::string pseudonym; // empty: derived from host name and first listen port
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
@@ -136,6 +140,13 @@ struct Config {
   std::string tlsClientCa;
   bool tlsClientCertAuth = false; // a verified client certificate stands in for Basic auth
   std::string upstreamCa;         // empty: the system store
+  // Admin listener (/healthz, /readyz, /metrics, /proxy.pac, live view); empty: off.
+  std::string adminListen;
+  std::string adminAuthFile; // htpasswd-style users allowed on the admin listener; empty: open
+  // The PAC file served at /proxy.pac.
+  std::string pacProxy; // "host:port" as clients reach the proxy; empty: the first listen
+  std::vector<std::string> pacDirectDomains; // "example.test" (and its subdomains) go direct
+  std::vector<std::string> pacDirectCidrs;   // "10.0.0.0/8" destinations go direct
   // Egress policy (see docs/policy.md).
   RuleAction defaultAction = RuleAction::Allow;
   std::vector<RuleSpec> rules;

@@ -33,6 +33,7 @@ namespace gatehouse::proxy {
 
 class UpstreamPool;
 class ClientConnection;
+class WorkerTelemetry;
 
 // Counters shared by all workers (relaxed atomics: they are statistics and limits).
 struct SharedCounters {
@@ -41,6 +42,7 @@ struct SharedCounters {
   std::atomic<uint64_t> upstreamReuses{0};
   std::atomic<uint64_t> splicedTunnels{0};   // tunnels that switched to splice(2)
   std::atomic<uint64_t> splicedBodyBytes{0}; // response body bytes moved by splice(2)
+  std::atomic<uint64_t> exchangeSequence{0}; // orders the live view's exchanges across workers
 };
 
 // A parent proxy requests can be sent through (from a [[parent]] table).
@@ -81,6 +83,8 @@ struct WorkerContext {
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
   tls::ContextPtr upstreamTls;
+  // Metrics, recent exchanges and the diagnostic limiter of this worker (owned by the Server).
+  WorkerTelemetry* telemetry = nullptr;
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
   std::unordered_set<ClientConnection*> connections;

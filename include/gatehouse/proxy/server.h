@@ -12,6 +12,7 @@
 #include "gatehouse/config/config.h"
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/generation.h"
+#include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::auth {
@@ -60,6 +61,9 @@ public:
   std::string reloadTls();
   // Proxy authentication's shared state (of the current generation); null when open.
   auth::AuthStore* authStore() const;
+  // Each worker's metrics and recent exchanges: one per worker, living as long as the worker
+  // across generations (created by start(), kept after stop()).
+  const std::vector<std::unique_ptr<WorkerTelemetry>>& telemetry() const { return telemetry_; }
 
 private:
   // One bound listening socket per worker for one configured listener.
@@ -88,6 +92,7 @@ private:
   std::vector<BoundListener> listeners_;
   std::vector<uv::SocketAddress> bound_;
   std::vector<uv::SocketAddress> boundTls_;
+  std::vector<std::unique_ptr<WorkerTelemetry>> telemetry_; // outlives the workers
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<unsigned> finishedWorkers_{0};

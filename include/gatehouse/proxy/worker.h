@@ -32,8 +32,9 @@ class EgressPolicy;
 namespace gatehouse::proxy {
 
 class ProxyHeaderReaders;
+class WorkerTelemetry;
 
-class Worker final : uv::TimerHandler {
+class Worker final : private uv::TimerHandler {
 public:
   // A listening socket: `id` names it across reloads (fds can be reused once closed).
   struct Listener {
@@ -42,8 +43,10 @@ public:
     bool tls;
     bool proxyProtocol;
   };
+  // `telemetry` (may be null) belongs to the Server and outlives the worker: one per worker,
+  // shared by every generation it runs.
   Worker(GenerationPtr generation, SharedCounters& counters, std::vector<Listener> listeners,
-         unsigned index, std::string pseudonym);
+         unsigned index, std::string pseudonym, WorkerTelemetry* telemetry = nullptr);
   ~Worker() override;
   // Runs the loop until it stops (requestStop(), or the end of a drain); call on the worker's
   // own thread.
@@ -81,6 +84,8 @@ private:
   void stopOnLoop();
   void sweep();
   size_t countConnections() const;
+  // The sweep timer: retired generations and the drain. The flush timer, once a second:
+  // summarises diagnostic lines the limiter held back.
   void onTimer(uv::Timer& timer) override;
 
   SharedCounters& counters_;
@@ -100,6 +105,8 @@ private:
   uv::Timer* sweepTimer_ = nullptr;
   bool draining_ = false;
   bool stopped_ = false;
+  WorkerTelemetry* telemetry_;
+  uv::Timer* flushTimer_ = nullptr;
 };
 
 } // namespace gatehouse::proxy
