@@ -433,3 +433,35 @@ TEST_CASE("a drain closes an idle keep-alive connection at once and answers a re
   CHECK_FALSE(proxy.waitForLine("drained: every connection finished").empty());
   CHECK(proxy.wait() == 0);
 }
+
+TEST_CASE("the admin listener's /readyz answers 503 once a SIGTERM drain has begun") {
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc");
+    peer.stall();
+  });
+  std::string path = writeTempFile(
+      "readyz.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 1\ndns_servers = \"" + dnsOff() +
+                         "\"\ndrain_timeout = \"60s\"\nadmin_listen = \"127.0.0.1:0\"\n");
+  GatehouseProcess proxy({"--config", path});
+  // The admin line comes before the proxy's own "listening on".
+  uint16_t adminPort = proxy.waitForPort("admin listener on 127.0.0.1:");
+  REQUIRE(adminPort != 0);
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  auto readyz = [adminPort] {
+    Socket admin = Socket::connectTo(adminPort);
+    admin.sendAll("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+    return readResponse(admin).status;
+  };
+  CHECK(readyz() == 200);
+  // An exchange that never ends keeps the drain (and the admin listener) going.
+  Socket client = Socket::connectTo(port);
+  client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  client.readUntil("abc");
+  proxy.signal(SIGTERM);
+  REQUIRE_FALSE(proxy.waitForLine("SIGTERM: draining").empty());
+  CHECK(readyz() == 503);
+  proxy.signal(SIGTERM);
+  CHECK(proxy.wait(10'000) == 0);
+}
