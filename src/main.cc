@@ -2,12 +2,15 @@
 // workers, and turns signals into reload and shutdown.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <pthread.h>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
+#include "gatehouse/admin/admin_server.h"
 #include "gatehouse/auth/user_file.h"
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
@@ -15,11 +18,148 @@
 #include "gatehouse/policy/explain.h"
 #include "gatehouse/policy/rules.h"
 #include "gatehouse/probe/command.h"
+#include "gatehouse/proxy/generation.h"
 #include "gatehouse/proxy/server.h"
+
+#ifdef GATEHOUSE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 using gatehouse::config::Config;
 using gatehouse::config::ConfigError;
 using gatehouse::config::Setting;
+using gatehouse::proxy::GenerationPtr;
+
+namespace {
+
+// Tells systemd (Type=notify) about the state; nothing without NOTIFY_SOCKET or libsystemd.
+void notifySystemd(const char* state) {
+#ifdef GATEHOUSE_HAVE_SYSTEMD
+  sd_notify(0, state);
+#else
+  (void)state;
+#endif
+}
+
+// Each connection takes a descriptor on the client side and one upstream: raise the soft
+// limit to the hard one and say when max_connections cannot fit.
+void raiseFileLimit(const Config& config, spdlog::logger& log) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      limit = raised;
+    }
+  }
+  // Two descriptors per connection (client, upstream) and some for listeners, DNS, logs.
+  const uint64_t needed = config.maxConnections * 2 + 64;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    log.warn("open file limit {} is below the {} that max_connections = {} can need; raise "
+             "LimitNOFILE (systemd) or ulimit -n, or lower max_connections",
+             static_cast<uint64_t>(limit.rlim_cur), needed, config.maxConnections);
+  }
+}
+
+void logStarted(const gatehouse::proxy::Server& server, spdlog::logger& log) {
+  const Config& config = server.config();
+  for (const auto& address : server.boundAddresses()) {
+    log.info("listening on {} ({} workers, pseudonym {})", address.toString(),
+             config.effectiveWorkers(), server.pseudonym());
+  }
+  for (const auto& address : server.boundTlsAddresses()) {
+    log.info("listening for TLS on {} (certificate {})", address.toString(), config.tlsCert);
+  }
+  log.info("CONNECT allowed to ports {}; timeouts: connect {}, read {}, response {}, idle {}",
+           config.connectPorts.toString(),
+           gatehouse::config::formatDuration(config.connectTimeoutMs),
+           gatehouse::config::formatDuration(config.readTimeoutMs),
+           gatehouse::config::formatDuration(config.responseTimeoutMs),
+           gatehouse::config::formatDuration(config.idleTimeoutMs));
+  gatehouse::auth::AuthStore* authStore = server.authStore();
+  if (authStore == nullptr) {
+    log.warn("no authentication configured: this is an open proxy (developer mode); "
+             "keep it on loopback");
+  } else if (!config.authHelper.empty()) {
+    log.info("proxy authentication: Basic, realm \"{}\", checked by the helper {} ({} per "
+             "worker, started on demand)",
+             config.realm, config.authHelper.front(), config.authHelperChildren);
+  } else {
+    log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
+             authStore->users()->users.size(), config.authFile);
+    for (const std::string& warning : authStore->lastWarnings()) {
+      log.warn("{}", warning);
+    }
+  }
+}
+
+// SIGHUP: loads the whole configuration on this (main) thread, off the event loops, and
+// swaps it in; anything invalid keeps the running configuration.
+template <typename LoadConfig>
+void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfig,
+                         uint64_t& nextGeneration, spdlog::logger& log) {
+  GenerationPtr next;
+  try {
+    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration);
+    for (const std::string& line :
+         gatehouse::proxy::settingsNeedingRestart(server.config(), *next->config)) {
+      log.warn("SIGHUP: {}", line);
+    }
+    server.reload(next);
+  } catch (const std::exception& e) {
+    log.error("SIGHUP: reload refused, the running configuration stays: {}", e.what());
+    return;
+  }
+  ++nextGeneration;
+  if (next->authStore && next->config->authHelper.empty()) {
+    log.info("reloaded {} users from {}", next->authStore->users()->users.size(),
+             next->config->authFile);
+    for (const std::string& warning : next->authStore->lastWarnings()) {
+      log.warn("{}", warning);
+    }
+  }
+  if (next->tlsServer) {
+    log.info("TLS certificate reloaded from {}", next->config->tlsCert);
+  }
+  gatehouse::log::diag().set_level(spdlog::level::from_str(next->config->logLevel));
+  log.info("SIGHUP: configuration reloaded (generation {}); new connections use it, open ones "
+           "finish on the one they started with",
+           next->number);
+}
+
+// SIGTERM/SIGINT: stop accepting, wait up to drain_timeout for the open connections, then
+// return (the caller cuts the rest). A second signal ends the wait at once.
+void drain(gatehouse::proxy::Server& server, const sigset_t& signals, const char* name,
+           spdlog::logger& log) {
+  const uint64_t timeoutMs = server.config().drainTimeoutMs;
+  notifySystemd("STOPPING=1\nSTATUS=draining");
+  server.beginDrain();
+  log.info("{}: draining: no new connections; open ones get up to {} to finish (send it "
+           "again to stop at once)",
+           name, gatehouse::config::formatDuration(timeoutMs));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (!server.allWorkersFinished()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      log.warn("drain timeout: closing {} connections still open", server.openConnections());
+      return;
+    }
+    timespec tick{0, 50'000'000};
+    int again = sigtimedwait(&signals, nullptr, &tick);
+    if (again == SIGTERM || again == SIGINT) {
+      log.warn("second signal: closing {} connections still open", server.openConnections());
+      return;
+    }
+    if (again == SIGUSR1) {
+      log.info("{}", gatehouse::log::reopenFiles());
+    }
+  }
+  log.info("drained: every connection finished");
+}
+
+} // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"gatehouse: a forward HTTP proxy (absolute-form forwarding and CONNECT tunnels)",
@@ -66,9 +206,9 @@ int main(int argc, char** argv) {
     return gatehouse::probe::runProbe(probeOptions);
   }
 
-  Config config;
-  std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
-  try {
+  // The file, then the flags over it, then cross-setting checks: at start and on every SIGHUP.
+  auto loadConfig = [&]() {
+    Config config;
     if (!configPath.empty()) {
       gatehouse::config::loadFile(configPath, config);
     }
@@ -81,15 +221,39 @@ int main(int argc, char** argv) {
       }
     }
     gatehouse::config::validate(config);
-    policy = gatehouse::policy::EgressPolicy::compile(config);
-    if (auto problem = gatehouse::policy::openProxyProblem(config)) {
-      throw ConfigError(*problem);
+    return config;
+  };
+
+  // --check --explain asks the rules a question: the config and its compiled policy are
+  // enough, so it also answers on a machine without the files a start reads.
+  const bool explainOnly = checkOnly && !explainQuery.empty();
+  // Everything a start loads is loaded here, once, for --check and for the start alike: a
+  // configuration passes --check exactly when the start would get past loading it.
+  GenerationPtr generation;
+  std::shared_ptr<const gatehouse::policy::EgressPolicy> policy;
+  try {
+    Config config = loadConfig();
+    if (explainOnly) {
+      policy = gatehouse::policy::EgressPolicy::compile(config);
+      if (auto problem = gatehouse::policy::openProxyProblem(config)) {
+        throw ConfigError(*problem);
+      }
+    } else {
+      std::vector<std::string> problems = gatehouse::proxy::checkWritablePaths(config);
+      if (!problems.empty()) {
+        throw std::runtime_error(problems.front());
+      }
+      generation = gatehouse::proxy::loadGeneration(std::move(config));
+      policy = generation->egressPolicy;
     }
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
     return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gatehouse: configuration error: %s\n", e.what());
+    return 1;
   }
-  if (checkOnly && !explainQuery.empty()) {
+  if (explainOnly) {
     std::string error;
     auto query = gatehouse::policy::parseExplainQuery(explainQuery, error);
     if (!query) {
@@ -101,6 +265,7 @@ int main(int argc, char** argv) {
     std::fputs(text.c_str(), stdout);
     return denied ? 2 : 0;
   }
+  const Config& startConfig = *generation->config;
   if (checkOnly) {
     std::printf("gatehouse: configuration %s is valid\n",
                 configPath.empty() ? "(defaults and flags)" : configPath.c_str());
@@ -109,7 +274,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    gatehouse::log::setup(config.logLevel, config.accessLog);
+    gatehouse::log::setup(startConfig.logLevel, startConfig.accessLog);
+    gatehouse::log::setAccessFormat(
+        *gatehouse::log::parseAccessFormat(startConfig.accessLogFormat));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gatehouse: %s\n", e.what());
     return 1;
@@ -122,78 +289,80 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  raiseFileLimit(startConfig, log);
 
-  gatehouse::proxy::Server server(config);
+  gatehouse::proxy::Server server(generation);
   try {
     server.start();
   } catch (const std::exception& e) {
     log.error("cannot start: {}", e.what());
     return 1;
   }
-  for (const auto& address : server.boundAddresses()) {
-    log.info("listening on {} ({} workers, pseudonym {})", address.toString(),
-             config.effectiveWorkers(), server.pseudonym());
-  }
-  for (const auto& address : server.boundTlsAddresses()) {
-    log.info("listening for TLS on {} (certificate {})", address.toString(), config.tlsCert);
-  }
-  log.info("CONNECT allowed to ports {}; timeouts: connect {}, read {}, response {}, idle {}",
-           config.connectPorts.toString(),
-           gatehouse::config::formatDuration(config.connectTimeoutMs),
-           gatehouse::config::formatDuration(config.readTimeoutMs),
-           gatehouse::config::formatDuration(config.responseTimeoutMs),
-           gatehouse::config::formatDuration(config.idleTimeoutMs));
-  gatehouse::auth::AuthStore* authStore = server.authStore();
-  if (authStore == nullptr) {
-    log.warn("no authentication configured: this is an open proxy (developer mode); "
-             "keep it on loopback");
-  } else if (!config.authHelper.empty()) {
-    log.info("proxy authentication: Basic, realm \"{}\", checked by the helper {} ({} per "
-             "worker, started on demand)",
-             config.realm, config.authHelper.front(), config.authHelperChildren);
-  } else {
-    log.info("proxy authentication: Basic, realm \"{}\", {} users from {}", config.realm,
-             authStore->users()->users.size(), config.authFile);
-    for (const std::string& warning : authStore->lastWarnings()) {
-      log.warn("{}", warning);
+  // The admin listener reads the workers' telemetry on its own loop thread (off by default).
+  // It keeps the start-up configuration (admin keys need a restart; `generation` holds it).
+  std::unique_ptr<gatehouse::admin::AdminServer> admin;
+  if (!startConfig.adminListen.empty()) {
+    admin = std::make_unique<gatehouse::admin::AdminServer>(startConfig, server);
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      log.error("cannot start the admin listener: {}", e.what());
+      server.stop();
+      return 1;
     }
+    log.info("admin listener on {} (/healthz /readyz /metrics /proxy.pac, live view at /){}",
+             admin->boundAddress().toString(),
+             startConfig.adminAuthFile.empty() ? ""
+                                               : ", Basic auth from " + startConfig.adminAuthFile);
   }
+  logStarted(server, log);
+  notifySystemd("READY=1\nSTATUS=accepting connections");
 
   auto reportReload = [&](const std::string& message) {
     if (message.empty()) {
       return;
     }
     log.info("{}", message);
-    for (const std::string& warning : authStore->lastWarnings()) {
-      log.warn("{}", warning);
+    if (auto* store = server.authStore()) {
+      for (const std::string& warning : store->lastWarnings()) {
+        log.warn("{}", warning);
+      }
     }
   };
+  uint64_t nextGeneration = 2;
+  int signal = 0;
   while (true) {
     // Wake every 2 s to notice a changed user file even without SIGHUP.
     timespec interval{2, 0};
-    int signal = sigtimedwait(&signals, nullptr, &interval);
+    signal = sigtimedwait(&signals, nullptr, &interval);
     if (signal < 0) {
-      if (authStore != nullptr) {
-        reportReload(authStore->reloadIfChanged());
+      if (auto* store = server.authStore()) {
+        reportReload(store->reloadIfChanged());
       }
+      continue;
+    }
+    if (signal == SIGUSR1) {
+      log.info("{}", gatehouse::log::reopenFiles());
       continue;
     }
     if (signal == SIGHUP) {
-      if (authStore != nullptr) {
-        reportReload(authStore->reload());
-      }
-      if (std::string tls = server.reloadTls(); !tls.empty()) {
-        log.info("{}", tls);
-      }
-      if (authStore == nullptr && config.tlsListen.empty()) {
-        log.info("SIGHUP: nothing to reload");
-      }
+      notifySystemd("RELOADING=1");
+      reloadConfiguration(server, loadConfig, nextGeneration, log);
+      notifySystemd("READY=1");
       continue;
     }
-    log.info("{}: shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
     break;
+  }
+  // Load balancers see /readyz turn 503 as soon as the drain starts.
+  if (admin) {
+    admin->setDraining(true);
+  }
+  drain(server, signals, signal == SIGINT ? "SIGINT" : "SIGTERM", log);
+  if (admin) {
+    admin->stop();
   }
   server.stop();
   log.info("stopped");

@@ -14,14 +14,14 @@ with_tests=0
 packages=(
   build-essential cmake ninja-build pkg-config git
   libuv1-dev node-llhttp libssl-dev libspdlog-dev catch2 libc-ares-dev libcrypt-dev
-  libtomlplusplus-dev libcli11-dev libpacparser-dev
+  libtomlplusplus-dev libcli11-dev libpacparser-dev libsystemd-dev
   curl python3 openssl
 )
 # Test-only: the fuzzing toolchain and the real peers and clients the tests drive.
 test_packages=(
   clang libclang-rt-14-dev apache2-utils
   squid slapd ldap-utils haproxy nginx-light tinyproxy apache2
-  chromium python3-pacparser wrk dpkg-dev file
+  chromium python3-pacparser wrk dpkg-dev file systemd logrotate
 )
 [ "$with_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 

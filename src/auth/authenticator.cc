@@ -236,6 +236,9 @@ std::optional<AuthDecision> Authenticator::check(const std::string& clientAddres
   const uint64_t now = loop_.now();
   if (auto cached = cache_.find(key); cached != cache_.end()) {
     if (cached->second.expiresAt > now && cached->second.generation == users->generation) {
+      if (cacheHits_ != nullptr) {
+        cacheHits_->fetch_add(1, std::memory_order_relaxed);
+      }
       if (!cached->second.user.empty()) {
         decision.user = cached->second.user;
       }

@@ -1,8 +1,8 @@
 #include "gatehouse/config/config.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <openssl/crypto.h>
@@ -135,10 +135,13 @@ bool validPseudonym(const std::string& p) {
 
 std::vector<Setting> buildSettings() {
   return {
-      {"listen", "Address to accept clients on, HOST:PORT or [V6]:PORT (repeatable)", true,
+      {"listen",
+       "Address to accept clients on, HOST:PORT or [V6]:PORT, optionally followed by "
+       "\" proxy_protocol\" (a load balancer in front sends PROXY v1/v2 headers; repeatable)",
+       true,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
-         if (!parseListenAddress(v, error)) {
+         if (!parseListener(v, error)) {
            return error;
          }
          c.listen.push_back(v);
@@ -148,7 +151,7 @@ std::vector<Setting> buildSettings() {
       {"tls_listen", "Address of an HTTPS proxy listener (TLS from clients; repeatable)", true,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          std::string error;
-         if (!parseListenAddress(v, error)) {
+         if (!parseListener(v, error)) {
            return error;
          }
          c.tlsListen.push_back(v);
@@ -181,6 +184,9 @@ std::vector<Setting> buildSettings() {
        durationSetting(&Config::readTimeoutMs)},
       {"response_timeout", "Time from sending a request to a complete response head", false,
        durationSetting(&Config::responseTimeoutMs)},
+      {"drain_timeout",
+       "On SIGTERM, time running requests and tunnels get to finish before the process exits",
+       false, durationSetting(&Config::drainTimeoutMs)},
       {"idle_timeout", "Idle time after which keep-alive connections and tunnels close", false,
        durationSetting(&Config::idleTimeoutMs)},
       {"request_head_timeout", "Time a client has to send a complete request head", false,
@@ -344,6 +350,78 @@ std::vector<Setting> buildSettings() {
        sizeSetting(&Config::maxTargetLength, 64, 1024 * 1024)},
       {"max_connections", "Most client connections at once (503 past it)", false,
        countSetting(&Config::maxConnections, 1, 1'000'000)},
+      // ---- operations: log format, log limits, admin listener, PAC file ----
+      {"access_log_format", "Access log format: gatehouse, squid, common (NCSA combined) or json",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "gatehouse" && v != "squid" && v != "common" && v != "json") {
+           return "invalid access log format \"" + v + "\" (gatehouse, squid, common or json)";
+         }
+         c.accessLogFormat = v;
+         return std::nullopt;
+       }},
+      {"refused_log_lines",
+       "Diagnostic lines for refused requests per client address per refused_log_window (the "
+       "rest is summarised as \"suppressed N similar lines\")",
+       false, countSetting(&Config::refusedLogLines, 1, 1'000'000)},
+      {"refused_log_window", "Window of refused_log_lines", false,
+       durationSetting(&Config::refusedLogWindowMs)},
+      {"admin_listen",
+       "Admin listener HOST:PORT (/healthz, /readyz, /metrics, /proxy.pac, live view at /); off "
+       "when unset. Keep it on loopback or set admin_auth_file",
+       false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string error;
+         if (!parseListenAddress(v, error)) {
+           return error;
+         }
+         c.adminListen = v;
+         return std::nullopt;
+       }},
+      {"admin_auth_file", "htpasswd file of the users allowed on the admin listener (Basic)", false,
+       pathSetting(&Config::adminAuthFile)},
+      {"pac_proxy", "HOST:PORT of the proxy as clients reach it, for /proxy.pac", false,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         size_t colon = v.rfind(':');
+         if (v.empty() || colon == std::string::npos || colon == 0 || colon + 1 == v.size() ||
+             v.find_first_of(" \t\"\\;'") != std::string::npos ||
+             v.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+           return "invalid PAC proxy \"" + v + "\" (HOST:PORT)";
+         }
+         c.pacProxy = v;
+         return std::nullopt;
+       }},
+      {"pac_direct_domains", "Domain whose hosts (and subdomains) bypass the proxy in /proxy.pac",
+       true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::string d = !v.empty() && v.front() == '.' ? v.substr(1) : v;
+         if (d.empty() || d.size() > 253 ||
+             d.find_first_not_of(
+                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                 std::string::npos) {
+           return "invalid domain \"" + v + "\" (letters, digits, dots and dashes)";
+         }
+         for (char& ch : d) {
+           ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+         }
+         c.pacDirectDomains.push_back(d); // PAC compares lower-cased host names
+         return std::nullopt;
+       },
+       [](Config& c) { c.pacDirectDomains.clear(); }},
+      {"pac_direct_cidrs", "IPv4 network (A.B.C.D/N) that bypasses the proxy in /proxy.pac", true,
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         size_t slash = v.find('/');
+         uv::SocketAddress address;
+         auto bits =
+             slash == std::string::npos ? std::nullopt : parseCount(v.substr(slash + 1), 0, 32);
+         if (!bits || !uv::SocketAddress::fromNumeric(v.substr(0, slash), 0, address) ||
+             v.find(':') != std::string::npos) {
+           return "invalid network \"" + v + "\" (IPv4 A.B.C.D/N)";
+         }
+         c.pacDirectCidrs.push_back(v);
+         return std::nullopt;
+       },
+       [](Config& c) { c.pacDirectCidrs.clear(); }},
       {"default_action", "What happens when no [[rule]] matches: allow or deny", false,
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v != "allow" && v != "deny") {
@@ -933,6 +1011,43 @@ std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std
   return address;
 }
 
+std::optional<ListenerSpec> parseListener(const std::string& text, std::string& error) {
+  // "ADDRESS" or "ADDRESS option...": options are words after spaces.
+  size_t space = text.find(' ');
+  auto address = parseListenAddress(text.substr(0, space), error);
+  if (!address) {
+    return std::nullopt;
+  }
+  ListenerSpec spec{*address, false};
+  while (space != std::string::npos) {
+    size_t start = text.find_first_not_of(' ', space);
+    if (start == std::string::npos) {
+      break;
+    }
+    space = text.find(' ', start);
+    std::string option = text.substr(start, space == std::string::npos ? space : space - start);
+    if (option == "proxy_protocol") {
+      spec.proxyProtocol = true;
+    } else {
+      error =
+          "unknown listener option \"" + option + "\" in \"" + text + "\" (known: proxy_protocol)";
+      return std::nullopt;
+    }
+  }
+  return spec;
+}
+
+std::vector<ListenerSpec> Config::listeners(bool tls) const {
+  std::vector<ListenerSpec> out;
+  for (const std::string& l : tls ? tlsListen : listen) {
+    std::string error;
+    if (auto spec = parseListener(l, error)) {
+      out.push_back(*spec);
+    }
+  }
+  return out;
+}
+
 void validate(const Config& c) {
   if (!c.tlsListen.empty() && (c.tlsCert.empty() || c.tlsKey.empty())) {
     throw ConfigError("tls_listen needs tls_cert and tls_key");
@@ -952,6 +1067,27 @@ void validate(const Config& c) {
   }
   if (c.listen.empty() && c.tlsListen.empty()) {
     throw ConfigError("nothing to listen on: set listen or tls_listen");
+  }
+  if (!c.adminListen.empty()) {
+    std::string error;
+    auto admin = parseListenAddress(c.adminListen, error);
+    for (const auto& list : {c.listen, c.tlsListen}) {
+      for (const std::string& l : list) {
+        auto proxy = parseListenAddress(l, error);
+        auto wildcard = [](const uv::SocketAddress& a) {
+          std::string text = a.toString();
+          return text.rfind("0.0.0.0:", 0) == 0 || text.rfind("[::]:", 0) == 0;
+        };
+        if (admin && proxy && admin->port() != 0 && admin->port() == proxy->port() &&
+            (admin->toString() == proxy->toString() || wildcard(*admin) || wildcard(*proxy))) {
+          throw ConfigError("admin_listen " + c.adminListen +
+                            " is also a proxy listener: give the admin listener its own port");
+        }
+      }
+    }
+  }
+  if (!c.adminAuthFile.empty() && c.adminListen.empty()) {
+    throw ConfigError("admin_auth_file needs admin_listen");
   }
   for (size_t i = 0; i < c.parents.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -983,22 +1119,16 @@ void validate(const Config& c) {
 
 std::vector<uv::SocketAddress> Config::tlsListenAddresses() const {
   std::vector<uv::SocketAddress> out;
-  for (const std::string& l : tlsListen) {
-    std::string error;
-    if (auto a = parseListenAddress(l, error)) {
-      out.push_back(*a);
-    }
+  for (const ListenerSpec& spec : listeners(true)) {
+    out.push_back(spec.address);
   }
   return out;
 }
 
 std::vector<uv::SocketAddress> Config::listenAddresses() const {
   std::vector<uv::SocketAddress> out;
-  for (const std::string& l : listen) {
-    std::string error;
-    if (auto a = parseListenAddress(l, error)) {
-      out.push_back(*a);
-    }
+  for (const ListenerSpec& spec : listeners(false)) {
+    out.push_back(spec.address);
   }
   return out;
 }

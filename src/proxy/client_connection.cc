@@ -190,6 +190,20 @@ void ClientConnection::shutdown() {
   closeNow(false, ConnectionEnd::Shutdown);
 }
 
+void ClientConnection::drain() {
+  if (machine_.is(State::Closed)) {
+    return;
+  }
+  // Waiting for a next request that no byte of has come (pipelined bytes kept are one): no
+  // request is lost by closing. Before the first request a client may be sending it: the
+  // request head timeout ends that wait.
+  if (machine_.is(State::ReadingHead) && !headStarted() && !hasKept() && requestCount_ > 0) {
+    closeNow(false, ConnectionEnd::Shutdown);
+    return;
+  }
+  flow_.clientKeepAlive = false; // a response not yet begun says Connection: close
+}
+
 void ClientConnection::transition(State next) {
   if (machine_.is(State::Closed)) {
     return; // Closed is final
@@ -313,7 +327,8 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   rec.method = request.method;
   rec.target = request.target;
   flow_.clientMinor = request.versionMinor;
-  flow_.clientKeepAlive = !http::wantsClose(request.headers, request.versionMinor);
+  flow_.clientKeepAlive =
+      !context_.draining && !http::wantsClose(request.headers, request.versionMinor);
   flow_.isHead = request.method == "HEAD";
   if (auto expect = request.headers.get("expect");
       expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&

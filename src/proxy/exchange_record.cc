@@ -1,8 +1,10 @@
 #include "gatehouse/proxy/exchange_record.h"
 
+#include <chrono>
 #include <fmt/format.h>
 
 #include "gatehouse/log/log.h"
+#include "gatehouse/proxy/telemetry.h"
 
 namespace gatehouse::proxy {
 
@@ -133,12 +135,22 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
   }
   finished = true;
   endMs = nowMs;
+  WorkerTelemetry* telemetry = currentTelemetry();
+  const uint64_t wallMs =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   if (error != ProxyError::None) {
-    // Upstream trouble is a warning; client mistakes and departures are info.
-    auto level = (status >= 500 || aborted) && error != ProxyError::ClientClosed
-                     ? spdlog::level::warn
-                     : spdlog::level::info;
-    log::diag().log(level, "{}", diagnosticLine(client, nowMs));
+    // Refusals and slow clients are the client's doing: one client looping bad requests must
+    // not flood the log, so their lines are limited per client address (and summarised).
+    const bool limited = cause == EndCause::Refused || cause == EndCause::ClientTimeout;
+    if (!limited || telemetry == nullptr || telemetry->allowDiagnostic(client, nowMs)) {
+      // Upstream trouble is a warning; client mistakes and departures are info.
+      auto level = (status >= 500 || aborted) && error != ProxyError::ClientClosed
+                       ? spdlog::level::warn
+                       : spdlog::level::info;
+      log::diag().log(level, "{}", diagnosticLine(client, nowMs));
+    }
   }
   const errors::ErrorInfo& info = errors::info(error);
   log::AccessRecord record;
@@ -157,11 +169,26 @@ void ExchangeRecord::finish(std::string_view client, uint64_t nowMs) {
   record.proxyStatus = !info.type.empty() || error == ProxyError::None ? info.type : info.logName;
   if (error != ProxyError::None) {
     record.phase = errors::phaseName(phase);
+    record.detail = detail;
   }
   const std::string code = terminationCode();
   record.termination = code;
+  record.wallMs = wallMs;
+  record.aborted = aborted;
+  if (error == ProxyError::AuthRequired || error == ProxyError::AuthThrottled) {
+    if (auth::Refusal refusal = refusalFromDetail(detail); refusal != auth::Refusal::None) {
+      record.authReason = auth::describe(refusal);
+    }
+  }
   record.rule = rule;
   record.wouldDeny = wouldDeny;
+  record.parent = parent;
+  record.connectMs = connectedMs == 0 ? -1 : static_cast<int64_t>(connectedMs - startMs);
+  record.firstByteMs = firstByteMs == 0 ? -1 : static_cast<int64_t>(firstByteMs - startMs);
+  // Metrics and the live view first: whoever has read the access line finds the exchange there.
+  if (telemetry != nullptr) {
+    telemetry->onFinished(*this, client, wallMs);
+  }
   log::access(record);
 }
 

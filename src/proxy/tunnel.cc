@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/tunnel.h"
 
+#include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/uv/loop.h"
 
 namespace gatehouse::proxy {
@@ -9,9 +10,16 @@ Tunnel::Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStr
     : clientOwner_(clientOwner), events_(events), spliceAllowed_(splice) {
   client_.stream = client;
   upstream_.stream = upstream;
+  // Created and destroyed on its worker's thread: the gauge of open tunnels.
+  if (WorkerTelemetry* telemetry = currentTelemetry()) {
+    telemetry->tunnelOpened();
+  }
 }
 
 Tunnel::~Tunnel() {
+  if (WorkerTelemetry* telemetry = currentTelemetry()) {
+    telemetry->tunnelClosed();
+  }
   // The owner may drop a tunnel that never ended (shutdown): still release both streams.
   if (!ended_) {
     ended_ = true;

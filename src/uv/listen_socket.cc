@@ -138,6 +138,19 @@ std::vector<int> openListenSockets(const SocketAddress& requested, unsigned coun
   return fds;
 }
 
+int openListenSocket(const SocketAddress& address, int backlog) {
+  int fd = bindSocket(address, false);
+  if (fd < 0) {
+    failListen(address, -fd);
+  }
+  if (::listen(fd, backlog) != 0) {
+    int err = errno;
+    ::close(fd);
+    failListen(address, err);
+  }
+  return fd;
+}
+
 SocketAddress boundAddress(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

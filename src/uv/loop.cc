@@ -22,33 +22,40 @@ const char* errorName(int status) {
   return uv_err_name(status);
 }
 
-Loop::Loop()
-    : raw_(new uv_loop_t), stopAsync_(new uv_async_t), readBuffer_(new char[kReadBufferSize]) {
+// The async handle is the loop's only wakeup from other threads. `closed` is set (under the
+// lock) before uv_close, so no thread sends to a closing handle.
+struct Loop::Mailbox {
+  uv_async_t async{};
+  std::mutex mutex;
+  std::vector<std::function<void()>> tasks;
+  bool closed = false;
+};
+
+Loop::Loop() : raw_(new uv_loop_t), mailbox_(new Mailbox), readBuffer_(new char[kReadBufferSize]) {
   if (int rc = uv_loop_init(loopOf(raw_)); rc != 0) {
     throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
   }
-  auto* async = static_cast<uv_async_t*>(stopAsync_);
-  async->data = this;
-  uv_async_init(loopOf(raw_), async, [](uv_async_t* handle) noexcept {
-    auto* self = static_cast<Loop*>(handle->data);
-    // The async handle is closed here so run() can return once the owner closed the rest.
-    uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
-    if (self->stopHandler_) {
-      self->stopHandler_();
-    }
-  });
+  mailbox_->async.data = this;
+  if (int rc = uv_async_init(
+          loopOf(raw_), &mailbox_->async,
+          [](uv_async_t* handle) noexcept { static_cast<Loop*>(handle->data)->runPosted(); });
+      rc != 0) {
+    throw std::runtime_error(std::string("uv_async_init: ") + uv_strerror(rc));
+  }
 }
 
 Loop::~Loop() {
   auto* loop = loopOf(raw_);
-  auto* async = static_cast<uv_async_t*>(stopAsync_);
-  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(async))) {
-    uv_close(reinterpret_cast<uv_handle_t*>(async), nullptr);
+  {
+    std::lock_guard lock(mailbox_->mutex);
+    if (!mailbox_->closed) {
+      mailbox_->closed = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&mailbox_->async), nullptr);
+    }
   }
   // Let close callbacks of anything still closing run, then close the loop.
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
-  delete async;
   delete loop;
 }
 
@@ -56,8 +63,46 @@ void Loop::run() {
   uv_run(loopOf(raw_), UV_RUN_DEFAULT);
 }
 
+void Loop::runPosted() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(mailbox_->mutex);
+    tasks.swap(mailbox_->tasks);
+  }
+  for (auto& task : tasks) {
+    task(); // a task may call stop(): the rest still run, their handles are the owner's
+  }
+}
+
+bool Loop::post(std::function<void()> task) {
+  std::lock_guard lock(mailbox_->mutex);
+  if (mailbox_->closed) {
+    return false;
+  }
+  mailbox_->tasks.push_back(std::move(task));
+  uv_async_send(&mailbox_->async);
+  return true;
+}
+
 void Loop::requestStop() {
-  uv_async_send(static_cast<uv_async_t*>(stopAsync_));
+  post([this] { stop(); });
+}
+
+void Loop::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  {
+    std::lock_guard lock(mailbox_->mutex);
+    mailbox_->closed = true;
+    mailbox_->tasks.clear();
+  }
+  // The async handle is closed here so run() can return once the owner closed the rest.
+  uv_close(reinterpret_cast<uv_handle_t*>(&mailbox_->async), nullptr);
+  if (stopHandler_) {
+    stopHandler_();
+  }
 }
 
 void Loop::setStopHandler(std::function<void()> handler) {

@@ -251,6 +251,9 @@ std::optional<ResolveResult> Resolver::answerNow(const std::string& host, uint16
   }
   out.status = ResolveResult::Status::Ok;
   out.addresses = cached->addresses;
+  if (impl_->options.cacheHits != nullptr) {
+    impl_->options.cacheHits->fetch_add(1, std::memory_order_relaxed);
+  }
   for (auto& a : out.addresses) {
     a.setPort(port);
   }
@@ -271,11 +274,17 @@ ResolveRequestPtr Resolver::resolve(const std::string& host, uint16_t port, Call
     ResolveResult out;
     out.status = ResolveResult::Status::NotFound;
     out.errorName = cached->errorName;
+    if (impl_->options.cacheHits != nullptr) {
+      impl_->options.cacheHits->fetch_add(1, std::memory_order_relaxed); // a remembered NXDOMAIN
+    }
     impl_->deferred.emplace_back(query, std::move(out));
     uv_timer_start(
         &impl_->deferTimer,
         [](uv_timer_t* t) noexcept { static_cast<Impl*>(t->data)->deliverDeferred(); }, 0, 0);
     return handle;
+  }
+  if (impl_->options.lookups != nullptr) {
+    impl_->options.lookups->fetch_add(1, std::memory_order_relaxed);
   }
   ares_addrinfo_hints hints{};
   hints.ai_family = AF_UNSPEC;

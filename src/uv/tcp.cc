@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <new>
+#include <optional>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -31,6 +33,9 @@ struct TcpStreamImpl final : TcpStream {
   bool shuttingDown = false;
   size_t queuedBytes = 0;
   std::unique_ptr<StreamFilter> filter; // null for plain TCP
+  // The client a PROXY protocol header named (a load balancer's connection), reported by
+  // peerAddress() instead of the socket's own peer.
+  std::optional<SocketAddress> peerOverride;
 };
 
 int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count);
@@ -495,7 +500,26 @@ int TcpStream::fileDescriptor() const {
   return fd;
 }
 
+void TcpStream::setPeerAddress(const SocketAddress& address) {
+  impl(this)->peerOverride = address;
+}
+
+int TcpStream::peek(char* buffer, size_t size) const {
+  int fd = fileDescriptor();
+  if (fd < 0 || impl(this)->filter) {
+    return UV_EBADF;
+  }
+  ssize_t n = ::recv(fd, buffer, size, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) {
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
+  }
+  return static_cast<int>(n);
+}
+
 SocketAddress TcpStream::peerAddress() const {
+  if (impl(this)->peerOverride) {
+    return *impl(this)->peerOverride;
+  }
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&impl(this)->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {

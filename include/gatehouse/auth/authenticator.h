@@ -4,6 +4,7 @@
 // thread pool, or a Squid basic auth helper through pipes. Concurrent checks of the same
 // credentials share one lookup.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -53,6 +54,8 @@ public:
   // The user table's generation now: a decision made under another generation is stale.
   uint64_t generation() const { return store_.users()->generation; }
   uint64_t cacheTtlMs() const { return store_.options().cacheTtlMs; }
+  // Counts decisions answered from the cache of recent successes there (metrics; may be null).
+  void countCacheHitsIn(std::atomic<uint64_t>* counter) { cacheHits_ = counter; }
   // Group membership for the policy layer; null when no group backend is configured.
   GroupResolver* groups() { return groups_.get(); }
   // Stops helper processes; call on the loop thread before the loop stops.
@@ -85,7 +88,8 @@ private:
   size_t slowChecks_ = 0;            // hash checks queued on the thread pool
   std::unique_ptr<HelperPool> pool_; // the basic auth helper, when configured
   std::unique_ptr<GroupResolver> groups_;
-  EVP_MAC_CTX* mac_ = nullptr; // HMAC-SHA256, keyed once
+  EVP_MAC_CTX* mac_ = nullptr;                 // HMAC-SHA256, keyed once
+  std::atomic<uint64_t>* cacheHits_ = nullptr; // metrics counter, may be null
 };
 
 } // namespace gatehouse::auth

@@ -24,6 +24,12 @@ public:
   explicit ConfigError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// One listening address and how connections on it start.
+struct ListenerSpec {
+  uv::SocketAddress address;
+  bool proxyProtocol = false; // every connection starts with a PROXY v1 or v2 header
+};
+
 // Where a value was written, for checks made after loading ("conf/x.toml:12").
 struct SourceLocation {
   std::string file;
@@ -84,6 +90,7 @@ struct Config {
   uint64_t readTimeoutMs = 30'000;
   uint64_t responseTimeoutMs = 60'000;
   uint64_t idleTimeoutMs = 120'000;
+  uint64_t drainTimeoutMs = 30'000; // SIGTERM: how long running exchanges may take to finish
   uint64_t requestHeadTimeoutMs = 15'000;
   uint64_t dnsTimeoutMs = 5'000;
   std::string dnsServers;            // "IP[:port],...": empty means /etc/resolv.conf
@@ -91,6 +98,10 @@ struct Config {
   uint64_t dnsNegativeTtlMs = 5'000; // NXDOMAIN/NODATA kept this long (0: not cached)
   std::string logLevel = "info";
   std::string accessLog = "-";
+  std::string accessLogFormat = "gatehouse"; // gatehouse, squid, common or json
+  // Diagnostic lines of refused requests: at most this many per client address per window.
+  uint64_t refusedLogLines = 10;
+  uint64_t refusedLogWindowMs = 10'000;
   unsigned workers = 0;  // 0: one per core
   std::string pseudonym; // empty: derived from host name and first listen port
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
@@ -129,6 +140,13 @@ struct Config {
   std::string tlsClientCa;
   bool tlsClientCertAuth = false; // a verified client certificate stands in for Basic auth
   std::string upstreamCa;         // empty: the system store
+  // Admin listener (/healthz, /readyz, /metrics, /proxy.pac, live view); empty: off.
+  std::string adminListen;
+  std::string adminAuthFile; // htpasswd-style users allowed on the admin listener; empty: open
+  // The PAC file served at /proxy.pac.
+  std::string pacProxy; // "host:port" as clients reach the proxy; empty: the first listen
+  std::vector<std::string> pacDirectDomains; // "example.test" (and its subdomains) go direct
+  std::vector<std::string> pacDirectCidrs;   // "10.0.0.0/8" destinations go direct
   // Egress policy (see docs/policy.md).
   RuleAction defaultAction = RuleAction::Allow;
   std::vector<RuleSpec> rules;
@@ -143,6 +161,8 @@ struct Config {
 
   std::vector<uv::SocketAddress> tlsListenAddresses() const;
 
+  // The plain (tls false) or TLS listeners, parsed (validated at load).
+  std::vector<ListenerSpec> listeners(bool tls) const;
   // The listen addresses, parsed (validated at load).
   std::vector<uv::SocketAddress> listenAddresses() const;
   // Worker count after applying the "one per core" default.
@@ -172,6 +192,8 @@ void loadString(const std::string& text, const std::string& name, Config& config
 void validate(const Config& config);
 // Parses "HOST:PORT" or "[V6]:PORT" with a numeric host; nullopt and `error` on failure.
 std::optional<uv::SocketAddress> parseListenAddress(const std::string& text, std::string& error);
+// Parses a listen value: an address, then options ("127.0.0.1:3129 proxy_protocol").
+std::optional<ListenerSpec> parseListener(const std::string& text, std::string& error);
 // The default pseudonym: "<hostname>:<port of the first listener>", as a valid token.
 std::string defaultPseudonym(const Config& config);
 

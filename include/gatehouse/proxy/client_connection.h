@@ -43,6 +43,9 @@ public:
   static void start(WorkerContext& context, uv::TcpStream* stream, bool tls = false);
   // Closes at once (worker shutdown).
   void shutdown();
+  // The worker drains (SIGTERM): an idle keep-alive connection closes now; one with a request
+  // under way answers it with Connection: close and closes after it. Safe to call again.
+  void drain();
 
 private:
   // What only the request's own processing needs; lives in RequestWork, so an open tunnel

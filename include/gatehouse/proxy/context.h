@@ -33,6 +33,7 @@ namespace gatehouse::proxy {
 
 class UpstreamPool;
 class ClientConnection;
+class WorkerTelemetry;
 
 // Counters shared by all workers (relaxed atomics: they are statistics and limits).
 struct SharedCounters {
@@ -41,6 +42,7 @@ struct SharedCounters {
   std::atomic<uint64_t> upstreamReuses{0};
   std::atomic<uint64_t> splicedTunnels{0};   // tunnels that switched to splice(2)
   std::atomic<uint64_t> splicedBodyBytes{0}; // response body bytes moved by splice(2)
+  std::atomic<uint64_t> exchangeSequence{0}; // orders the live view's exchanges across workers
 };
 
 // A parent proxy requests can be sent through (from a [[parent]] table).
@@ -81,10 +83,17 @@ struct WorkerContext {
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
   tls::ContextPtr upstreamTls;
+  // Metrics, recent exchanges and the diagnostic limiter of this worker (owned by the Server).
+  WorkerTelemetry* telemetry = nullptr;
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
   std::unordered_set<ClientConnection*> connections;
+  // Set when the worker closes (upstream connections then stay out of the shared pool) and
+  // when a reload retires this context.
   bool stopping = false;
+  // SIGTERM: the proxy no longer accepts and exits once connections are gone. A connection
+  // should answer its next response with Connection: close and close when idle.
+  bool draining = false;
 };
 
 } // namespace gatehouse::proxy

@@ -23,6 +23,10 @@ std::vector<int> openListenSockets(const SocketAddress& address, unsigned count,
 // from /proc/net/tcp or tcp6): another process of the same user in the SO_REUSEPORT group.
 // False when /proc cannot be read.
 bool foreignListenerOn(const SocketAddress& address, const std::vector<int>& ours);
+// One listening socket on `address` without SO_REUSEPORT, so nothing can share its port (the
+// admin listener must never join a proxy port). Throws std::runtime_error naming the address
+// (start-up only). Returns the fd.
+int openListenSocket(const SocketAddress& address, int backlog);
 // The address a socket is bound to (the real port after binding port 0).
 SocketAddress boundAddress(int fd);
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "gatehouse/uv/splice_pump.h"
 
@@ -34,8 +36,14 @@ public:
   void run();
   // Thread-safe: asks the loop thread to call `onStop` once (then the owner closes its handles).
   void requestStop();
-  // Sets what requestStop() runs on the loop thread.
+  // Sets what requestStop() and stop() run on the loop thread.
   void setStopHandler(std::function<void()> handler);
+  // On the loop thread: closes the mailbox (so run() can return once the owner's handles are
+  // closed) and runs the stop handler, once; later calls do nothing.
+  void stop();
+  // Thread-safe: runs `task` on the loop thread soon. Returns false (and drops the task) once
+  // the loop stopped.
+  bool post(std::function<void()> task);
   // Loop time in milliseconds, cached at the start of each iteration.
   uint64_t now() const;
 
@@ -53,9 +61,13 @@ public:
   void* raw() const { return raw_; } // uv_loop_t*, for src/uv/ only
 
 private:
+  struct Mailbox; // tasks from other threads, woken by one uv_async_t
+  void runPosted();
+
   void* raw_;
-  void* stopAsync_;
+  std::unique_ptr<Mailbox> mailbox_;
   std::function<void()> stopHandler_;
+  bool stopped_ = false;
   std::unique_ptr<char[]> readBuffer_;
   PipePool pipes_;
 };

@@ -2,6 +2,7 @@
 // Asynchronous DNS on the loop with c-ares (honours /etc/hosts), with a bounded cache of
 // positive and (briefly) negative answers (DnsCache).
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +42,9 @@ public:
     DnsCache::Options cache;
     // "IP[:port],..." to use instead of /etc/resolv.conf's servers; empty: the system's.
     std::string servers;
+    // Where to count answers from the cache and lookups sent to DNS (metrics; may be null).
+    std::atomic<uint64_t>* cacheHits = nullptr;
+    std::atomic<uint64_t>* lookups = nullptr;
   };
 
   Resolver(Loop& loop, Options options);

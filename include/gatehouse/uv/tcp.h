@@ -94,7 +94,13 @@ public:
   StreamFilter* filter() const;
 
   void setNoDelay(bool enabled);
+  // The peer's address, or the one setPeerAddress() gave.
   SocketAddress peerAddress() const;
+  // Reports `address` as the peer from now on (the client a PROXY protocol header named).
+  void setPeerAddress(const SocketAddress& address);
+  // Copies up to `size` bytes waiting in the socket without consuming them (plain TCP only):
+  // the count, 0 when none is waiting, or a negative libuv error.
+  int peek(char* buffer, size_t size) const;
 
   // At most `bytes` per read (0: the loop buffer's size). A small read for a response head
   // leaves its body in the socket, where spliceTo() can move it without copying.

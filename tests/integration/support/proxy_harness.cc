@@ -98,6 +98,8 @@ config::Config testConfig() {
   // Every fake upstream is on loopback: the SSRF guard (on by default with auth) is tested
   // where it is turned on explicitly.
   c.ssrfGuard = false;
+  // Tests assert on the diagnostic line of each refusal; the limit has its own test.
+  c.refusedLogLines = 1'000'000;
   // Never ask the machine's resolver: an unused loopback port answers nothing.
   c.dnsServers = "127.0.0.1:" + std::to_string(unusedPort());
   return c;

@@ -124,6 +124,26 @@ TEST_CASE("the shipped conf/gatehouse.toml is valid") {
   CHECK(c.listen.at(0) == "127.0.0.1:3128");
 }
 
+TEST_CASE("listen entries take a proxy_protocol option and drain_timeout is a duration",
+          "[config]") {
+  Config c;
+  loadString("listen = [\"127.0.0.1:3128\", \"[::1]:3129 proxy_protocol\"]\n"
+             "tls_listen = [\"127.0.0.1:3443 proxy_protocol\"]\ndrain_timeout = \"5s\"\n",
+             "test.toml", c);
+  auto plain = c.listeners(false);
+  REQUIRE(plain.size() == 2);
+  CHECK_FALSE(plain[0].proxyProtocol);
+  CHECK(plain[1].proxyProtocol);
+  CHECK(plain[1].address.toString() == "[::1]:3129");
+  CHECK(c.listenAddresses().at(1).toString() == "[::1]:3129");
+  CHECK(c.listeners(true).at(0).proxyProtocol);
+  CHECK(c.drainTimeoutMs == 5000);
+  CHECK(Config{}.drainTimeoutMs == 30'000);
+  CHECK(loadError("listen = [\"127.0.0.1:1 proxy\"]\n")
+            .rfind("test.toml:1: listen: unknown listener option \"proxy\"", 0) == 0);
+  CHECK(loadError("drain_timeout = \"soon\"\n").rfind("test.toml:1: drain_timeout:", 0) == 0);
+}
+
 TEST_CASE("auth helper and group settings: argv lists, limits, exclusive backends") {
   Config c;
   loadString("auth_helper = [\"/bin/sh\", \"-c\", \"x y\"]\nauth_helper_children = 3\n"

@@ -1,0 +1,47 @@
+#pragma once
+// One generation of configuration: the frozen config and everything a start loads from the
+// files it names. Built off the event loops (at start, on SIGHUP, by --check), then shared
+// read-only by every worker; connections keep the generation they were accepted under.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.h"
+#include "gatehouse/policy/rules.h"
+#include "gatehouse/tls/tls.h"
+
+namespace gatehouse::auth {
+class AuthStore;
+} // namespace gatehouse::auth
+
+namespace gatehouse::proxy {
+
+struct Generation {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<auth::AuthStore> authStore;          // null: an open proxy
+  std::shared_ptr<tls::ServerContextHolder> tlsServer; // null: no TLS listener
+  tls::ContextPtr upstreamTls;
+  std::shared_ptr<const policy::EgressPolicy> egressPolicy; // the [[rule]] tables, compiled
+  uint64_t number = 1; // 1 at start, +1 per accepted reload (for log lines)
+};
+using GenerationPtr = std::shared_ptr<const Generation>;
+
+// Loads every file `config` names exactly as a start does: the user file or auth helper, the
+// TLS listener's certificate and key (and that they match), the client CA, the upstream CA,
+// and compiles the egress policy (hosts files included), refusing an open proxy on a public
+// address. Throws std::runtime_error (config::ConfigError for the policy, with file:line)
+// naming the file on the first failure. `number` labels the result.
+GenerationPtr loadGeneration(config::Config config, uint64_t number = 1);
+
+// What --check adds to loadGeneration: places a start opens for writing (the access log).
+// Returns problems as lines ("" when none); a start would fail on each.
+std::vector<std::string> checkWritablePaths(const config::Config& config);
+
+// The settings that a reload cannot change (the worker count, DNS servers): one line per
+// setting that differs, for the log; they keep their old values until a restart.
+std::vector<std::string> settingsNeedingRestart(const config::Config& running,
+                                                const config::Config& loaded);
+
+} // namespace gatehouse::proxy
