@@ -465,3 +465,30 @@ TEST_CASE("the admin listener's /readyz answers 503 once a SIGTERM drain has beg
   proxy.signal(SIGTERM);
   CHECK(proxy.wait(10'000) == 0);
 }
+
+TEST_CASE("SIGHUP reloads the egress rules - a broken rule keeps the running ones") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  auto configText = [&](const std::string& rules) {
+    return "listen = [\"127.0.0.1:0\"]\nworkers = 1\ndns_servers = \"" + dnsOff() + "\"\n" + rules;
+  };
+  const std::string deny = "[[rule]]\nname = \"no-get\"\naction = \"deny\"\nmethods = [\"GET\"]\n";
+  std::string path = writeTempFile("rules.toml", configText(""));
+  GatehouseProcess proxy({"--config", path});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  CHECK(getStatus(port, upstream) == 200);
+
+  writeTempFile("rules.toml", configText(deny));
+  proxy.signal(SIGHUP);
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
+  CHECK(getStatus(port, upstream) == 403); // new connections get the new rules
+
+  // A rule with a bad CIDR: refused with file and line, the running rules stay.
+  writeTempFile(
+      "rules.toml",
+      configText("[[rule]]\nname = \"bad\"\naction = \"deny\"\nclients = [\"10.0.0.1/8\"]\n"));
+  proxy.signal(SIGHUP);
+  std::string refused = proxy.waitForLine("reload refused");
+  CHECK(refused.find(path + ":") != std::string::npos);
+  CHECK(getStatus(port, upstream) == 403);
+}
