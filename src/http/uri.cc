@@ -232,4 +232,20 @@ std::optional<AbsoluteUri> parseAbsoluteUri(std::string_view target, std::string
   return out;
 }
 
+std::string withoutUserinfo(std::string_view target) {
+  size_t scheme = target.find("://");
+  if (scheme == std::string_view::npos) {
+    return std::string(target);
+  }
+  size_t start = scheme + 3;
+  size_t end = target.find_first_of("/?#", start);
+  std::string_view authority =
+      target.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+  size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) {
+    return std::string(target);
+  }
+  return std::string(target.substr(0, start)) + "***" + std::string(target.substr(start + at));
+}
+
 } // namespace gatehouse::http

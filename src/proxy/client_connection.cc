@@ -125,7 +125,7 @@ void ClientConnection::startBareRecord(uint64_t startMs) {
   record().startMs = startMs;
   if (work_) {
     record().method = parser().request().method;
-    record().target = parser().request().target;
+    record().target = http::withoutUserinfo(parser().request().target);
   }
   flow_.clientKeepAlive = false;
 }
@@ -325,7 +325,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   rec.id = nextRequestId();
   rec.startMs = headStartedAt_;
   rec.method = request.method;
-  rec.target = request.target;
+  rec.target = http::withoutUserinfo(request.target); // never a password in a log line
   flow_.clientMinor = request.versionMinor;
   flow_.clientKeepAlive =
       !context_.draining && !http::wantsClose(request.headers, request.versionMinor);

@@ -260,7 +260,9 @@ void ForwardExchange::onConnectorReady(UpstreamConnection* upstream) {
   upstream_->beginExchange(request_.isHead);
   record_.phase = Phase::Send;
   sendRequestHead();
-  if (upstream_ != nullptr) {
+  // A send that failed at once may have retried on another (pooled) connection, which then
+  // reported its own start: only the connection this call began with reports here.
+  if (upstream_ == upstream) {
     events_.onExchangeSending();
   }
 }

@@ -34,6 +34,9 @@ struct AbsoluteUri {
 // The four request-target forms.
 enum class TargetForm { Origin, Absolute, Authority, Asterisk, Invalid };
 TargetForm classifyTarget(std::string_view target);
+// The target as a log may show it: "scheme://user:pass@host/..." becomes
+// "scheme://***@host/..." (RFC 9110 forbids userinfo in http(s) URIs; clients still send it).
+std::string withoutUserinfo(std::string_view target);
 
 // Parses "host:port" (port required) as CONNECT needs. On failure returns nullopt and sets
 // `error` to a short reason.

@@ -215,3 +215,16 @@ TEST_CASE("a 204 or 304 with a body: the body is never relayed as the next respo
   Response next = readResponse(client);
   CHECK(next.status != 200);
 }
+
+TEST_CASE("a target with userinfo is refused and its password never reaches a log line") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll("GET http://user:hunter2@" + upstream.hostPort() +
+                 "/ HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(readResponse(client).status == 400);
+  CHECK_FALSE(proxy.waitForLog({"access", "status=400", "***@"}).empty());
+  for (const std::string& line : LogCapture::instance().linesSince(proxy.logMark())) {
+    CHECK(line.find("hunter2") == std::string::npos);
+  }
+}

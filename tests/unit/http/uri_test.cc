@@ -75,3 +75,12 @@ TEST_CASE("request targets are classified") {
   CHECK(classifyTarget("*") == TargetForm::Asterisk);
   CHECK(classifyTarget("") == TargetForm::Invalid);
 }
+
+TEST_CASE("uri: userinfo never reaches a log line") {
+  using gatehouse::http::withoutUserinfo;
+  CHECK(withoutUserinfo("http://user:secret@host/x?a@b") == "http://***@host/x?a@b");
+  CHECK(withoutUserinfo("http://a@b:c@host:8080") == "http://***@host:8080");
+  CHECK(withoutUserinfo("http://host/path@x") == "http://host/path@x");
+  CHECK(withoutUserinfo("/origin@form") == "/origin@form");
+  CHECK(withoutUserinfo("host:443") == "host:443");
+}
