@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "../support/fake_upstream.h"
+#include "../support/gatehouse_process.h"
 #include "../support/proxy_harness.h"
-#include "../support/proxy_process.h"
 #include "../support/tls_fixtures.h"
 #include "gatehouse/auth/basic_credentials.h"
 
@@ -66,9 +66,9 @@ TEST_CASE("configuration errors name the file and line, or the flag") {
 TEST_CASE("the running binary reloads users on SIGHUP and when the file changes") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
   std::string users = tempFile("users", "first:{SHA}XyRLaTIb/WCdo8CuWc58gPVHl68=\n"); // pa:ss
-  ProxyProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--auth-file", users,
-                      "--ssrf-guard", "false",
-                      "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort())});
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--auth-file", users,
+                          "--ssrf-guard", "false", "--dns-servers",
+                          "127.0.0.1:" + std::to_string(unusedPort())});
   std::string listening = proxy.waitForLine("listening on 127.0.0.1:");
   REQUIRE_FALSE(listening.empty());
   size_t at = listening.find("127.0.0.1:") + 10;
@@ -95,9 +95,10 @@ TEST_CASE("the running binary reloads users on SIGHUP and when the file changes"
 TEST_CASE("the running binary reloads its TLS certificate on SIGHUP") {
   TestCertificates certs;
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok\n")));
-  ProxyProcess proxy({"--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
-                      certs.path("server.pem"), "--tls-key", certs.path("server.key"), "--workers",
-                      "1", "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort())});
+  GatehouseProcess proxy({"--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                          certs.path("server.pem"), "--tls-key", certs.path("server.key"),
+                          "--workers", "1", "--dns-servers",
+                          "127.0.0.1:" + std::to_string(unusedPort())});
   std::string listening = proxy.waitForLine("listening for TLS on 127.0.0.1:");
   REQUIRE_FALSE(listening.empty());
   size_t at = listening.find("127.0.0.1:") + 10;

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 
 #include "../support/fake_upstream.h"
-#include "../support/proxy_process.h"
+#include <csignal>
+
+#include "../support/gatehouse_process.h"
 
 using namespace gatehouse::test;
 
@@ -50,7 +52,7 @@ std::vector<std::string> proxyArgs(const std::string& listen, unsigned workers) 
 // Starts a proxy on `port` that must fail: its exit code and everything it wrote. One that
 // is still running after 5 s (it started after all) is killed and reports -1.
 std::pair<int, std::string> startExpectingFailure(uint16_t port) {
-  ProxyProcess second(proxyArgs("127.0.0.1:" + std::to_string(port), 2));
+  GatehouseProcess second(proxyArgs("127.0.0.1:" + std::to_string(port), 2));
   std::string output = second.readRest(5'000);
   second.signal(SIGKILL); // a no-op once it exited (an unreaped child keeps its pid)
   return {second.wait(), output};
@@ -60,7 +62,7 @@ std::pair<int, std::string> startExpectingFailure(uint16_t port) {
 
 TEST_CASE("a second Gatehouse on a port the first one holds fails with Address already in use") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("first")));
-  ProxyProcess first(proxyArgs("127.0.0.1:0", 2));
+  GatehouseProcess first(proxyArgs("127.0.0.1:0", 2));
   uint16_t port = first.waitForPort();
   REQUIRE(port != 0);
 
@@ -90,7 +92,7 @@ TEST_CASE("a port held by another program with SO_REUSEPORT is refused at start"
 
 TEST_CASE("the workers of one process share the listening socket and all serve") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("shared")));
-  ProxyProcess proxy(proxyArgs("127.0.0.1:0", 2));
+  GatehouseProcess proxy(proxyArgs("127.0.0.1:0", 2));
   uint16_t port = proxy.waitForPort();
   REQUIRE(port != 0);
   // Connections held open together, so each loop gets its share of the accepts.

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../support/fake_upstream.h"
+#include "../support/gatehouse_process.h"
 #include "../support/proxy_harness.h"
 #include "gatehouse/auth/basic_credentials.h"
 
@@ -27,68 +28,6 @@ struct TempDir {
   }
   ~TempDir() { runCommand("rm -rf " + path); }
   std::string path;
-};
-
-// The binary in a child process; the port comes from its "listening on" line.
-class Binary {
-public:
-  explicit Binary(std::vector<std::string> args) {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 2);
-      std::vector<char*> argv;
-      std::string binary = GATEHOUSE_BINARY;
-      argv.push_back(binary.data());
-      for (auto& a : args) {
-        argv.push_back(a.data());
-      }
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    stderr_ = fds[0];
-    std::string line = waitForLine("listening on 127.0.0.1:");
-    REQUIRE_FALSE(line.empty());
-    port_ = static_cast<uint16_t>(std::stoul(line.substr(line.find("127.0.0.1:") + 10)));
-  }
-  ~Binary() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    ::close(stderr_);
-  }
-  uint16_t port() const { return port_; }
-
-private:
-  std::string waitForLine(const std::string& needle) {
-    auto deadline = std::chrono::steady_clock::now() + kIoTimeout;
-    while (true) {
-      size_t nl;
-      while ((nl = buffer_.find('\n')) != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        if (line.find(needle) != std::string::npos) {
-          return line;
-        }
-      }
-      int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      deadline - std::chrono::steady_clock::now())
-                                      .count());
-      pollfd p{stderr_, POLLIN, 0};
-      char buf[4096];
-      ssize_t n = 0;
-      if (left <= 0 || ::poll(&p, 1, left) <= 0 || (n = ::read(stderr_, buf, sizeof buf)) <= 0) {
-        return "";
-      }
-      buffer_.append(buf, static_cast<size_t>(n));
-    }
-  }
-  pid_t pid_ = -1;
-  int stderr_ = -1;
-  uint16_t port_ = 0;
-  std::string buffer_;
 };
 
 std::vector<std::string> readLines(const std::string& path) {
@@ -109,31 +48,34 @@ std::vector<std::string> linesFor(const std::string& format) {
   REQUIRE(rc == 0);
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("hello")));
   const std::string log = dir.path + "/access.log";
-  Binary proxy({"--listen", "127.0.0.1:0", "--workers", "1", "--connect-ports", "*", "--auth-file",
-                dir.path + "/users", "--access-log", log, "--access-log-format", format,
-                "--dns-servers", "127.0.0.1:" + std::to_string(unusedPort()),
-                // The upstream is on loopback; the SSRF guard (on with auth) has its own tests.
-                "--ssrf-guard", "false"});
+  GatehouseProcess proxy(
+      {"--listen", "127.0.0.1:0", "--workers", "1", "--connect-ports", "*", "--auth-file",
+       dir.path + "/users", "--access-log", log, "--access-log-format", format, "--dns-servers",
+       "127.0.0.1:" + std::to_string(unusedPort()),
+       // The upstream is on loopback; the SSRF guard (on with auth) has its own tests.
+       "--ssrf-guard", "false"});
+  const uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
   const std::string alice = "Proxy-Authorization: Basic " + encodeBase64("alice:secret") + "\r\n";
   {
-    Socket c = Socket::connectTo(proxy.port());
+    Socket c = Socket::connectTo(port);
     c.sendAll("GET http://" + upstream.hostPort() + "/page?q=1 HTTP/1.1\r\nHost: x\r\n" + alice +
               "\r\n");
     REQUIRE(readResponse(c).status == 200);
   }
   {
-    Socket c = Socket::connectTo(proxy.port());
+    Socket c = Socket::connectTo(port);
     c.sendAll("CONNECT " + upstream.hostPort() + " HTTP/1.1\r\nHost: x\r\n" + alice + "\r\n");
     REQUIRE(readResponse(c, true).status == 200);
   }
   {
-    Socket c = Socket::connectTo(proxy.port());
+    Socket c = Socket::connectTo(port);
     c.sendAll("GET http://" + upstream.hostPort() + "/denied HTTP/1.1\r\nHost: x\r\n" +
               "Proxy-Authorization: Basic " + encodeBase64("mallory:x") + "\r\n\r\n");
     REQUIRE(readResponse(c).status == 407);
   }
   {
-    Socket c = Socket::connectTo(proxy.port());
+    Socket c = Socket::connectTo(port);
     c.sendAll("GET http://a.test/ HTTP/1.1\r\nBad Header\r\n\r\n");
     REQUIRE(readResponse(c).status == 400);
   }

@@ -45,6 +45,28 @@ GatehouseProcess::~GatehouseProcess() {
   ::close(stderr_);
 }
 
+namespace {
+
+// Appends what `fd` has within the deadline to `buffer`; false on timeout or EOF.
+bool readMore(int fd, std::chrono::steady_clock::time_point deadline, std::string& buffer) {
+  int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  deadline - std::chrono::steady_clock::now())
+                                  .count());
+  pollfd p{fd, POLLIN, 0};
+  if (left <= 0 || ::poll(&p, 1, left) <= 0) {
+    return false;
+  }
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n <= 0) {
+    return false;
+  }
+  buffer.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+} // namespace
+
 std::string GatehouseProcess::waitForLine(const std::string& needle, int timeoutMs) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   while (true) {
@@ -56,20 +78,19 @@ std::string GatehouseProcess::waitForLine(const std::string& needle, int timeout
         return line;
       }
     }
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - std::chrono::steady_clock::now())
-                                    .count());
-    pollfd p{stderr_, POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, left) <= 0) {
+    if (!readMore(stderr_, deadline, buffer_)) {
       return "";
     }
-    char buf[4096];
-    ssize_t n = ::read(stderr_, buf, sizeof buf);
-    if (n <= 0) {
-      return "";
-    }
-    buffer_.append(buf, static_cast<size_t>(n));
   }
+}
+
+std::string GatehouseProcess::readRest(int timeoutMs) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
+  while (readMore(stderr_, deadline, buffer_)) {
+  }
+  std::string rest;
+  rest.swap(buffer_);
+  return rest;
 }
 
 uint16_t GatehouseProcess::waitForPort(const std::string& prefix) {

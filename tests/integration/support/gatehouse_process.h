@@ -19,6 +19,8 @@ public:
   GatehouseProcess& operator=(const GatehouseProcess&) = delete;
   // Reads stderr until a line containing `needle`; returns it ("" on timeout or EOF).
   std::string waitForLine(const std::string& needle, int timeoutMs = 10'000);
+  // Everything still unread on stderr until EOF (the process exited) or `timeoutMs`.
+  std::string readRest(int timeoutMs = 10'000);
   // The port of the first "listening on 127.0.0.1:PORT" line (0 if none came).
   uint16_t waitForPort(const std::string& prefix = "listening on 127.0.0.1:");
   void signal(int sig);
