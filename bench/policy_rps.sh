@@ -19,22 +19,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-origin_port=$(free_port)
-head -c 1024 /dev/zero | tr '\0' 'x' > "$work/1k"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work;
-  server { listen 127.0.0.1:$origin_port; root $work; }
-}
-CONF
-taskset -c 1 nginx -c "$work/nginx.conf"
+. bench/origin.sh
+start_origin
 python3 -c "
 with open('$work/blocklist.txt', 'w') as f:
     for i in range(100000):
