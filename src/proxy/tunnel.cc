@@ -17,12 +17,13 @@ Tunnel::Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStr
 }
 
 Tunnel::~Tunnel() {
-  if (WorkerTelemetry* telemetry = currentTelemetry()) {
-    telemetry->tunnelClosed();
-  }
-  // The owner may drop a tunnel that never ended (shutdown): still release both streams.
+  // The owner may drop a tunnel that never ended (shutdown): still release both streams, and
+  // leave the gauge here (an ended tunnel left it in finish()).
   if (!ended_) {
     ended_ = true;
+    if (WorkerTelemetry* telemetry = currentTelemetry()) {
+      telemetry->tunnelClosed();
+    }
     if (pump_) {
       pump_->close(); // its watchers go before the streams' fds do
     }
@@ -181,6 +182,11 @@ void Tunnel::finish(TunnelEnd end) {
   }
   client_.stream->stopRead();
   client_.stream->setHandler(clientOwner_);
+  // The gauge drops when the tunnel ends, in the same turn as the record that counts it (the
+  // object itself goes later, with its connection): a scrape never sees both.
+  if (WorkerTelemetry* telemetry = currentTelemetry()) {
+    telemetry->tunnelClosed();
+  }
   events_->onTunnelEnded(*this, end);
 }
 
