@@ -9,6 +9,7 @@
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/error_response.h"
 #include "gatehouse/proxy/forwarder.h"
+#include "gatehouse/proxy/local_answer.h"
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
@@ -262,13 +263,8 @@ void ClientConnection::onReaderError(bool inBody) {
                  parser().errorReason());
     return;
   }
-  std::string reason = "request body: " + parser().errorReason();
   flow_.clientKeepAlive = false;
-  if (responseStarted()) {
-    abortExchange(ProxyError::BadRequest, Phase::Send, reason);
-  } else {
-    respondError(ProxyError::BadRequest, Phase::Send, reason);
-  }
+  failExchange(ProxyError::BadRequest, Phase::Send, "request body: " + parser().errorReason());
 }
 
 void ClientConnection::onReaderDiscardOverflow() {
@@ -390,10 +386,13 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   rec.rule = facts().rule;
   rec.wouldDeny = facts().wouldDeny;
   switch (verdict.kind) {
-  case Verdict::Kind::Refuse:
-    respondError(verdict.error, verdict.phase, verdict.detail, {}, &verdict.fields,
-                 verdict.publicDetail.empty() ? nullptr : &verdict.publicDetail);
+  case Verdict::Kind::Refuse: {
+    ErrorAnswer answer(verdict.error, verdict.phase, verdict.detail);
+    answer.publicDetail = verdict.publicDetail;
+    answer.fields = verdict.fields;
+    respondError(std::move(answer));
     return;
+  }
   case Verdict::Kind::Answer: {
     const bool close = !finishBodylessRequest() || !flow_.clientKeepAlive;
     respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
@@ -471,7 +470,9 @@ void ClientConnection::onExchangeFailed(ProxyError error, Phase phase, std::stri
   if (started) {
     abortExchange(error, phase, std::move(detail));
   } else {
-    respondError(error, phase, std::move(detail), std::move(rcode));
+    ErrorAnswer answer(error, phase, std::move(detail));
+    answer.rcode = std::move(rcode);
+    respondError(std::move(answer));
   }
 }
 
@@ -487,11 +488,7 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
   // libuv will not call back for this write: end the exchange here.
   if (!machine_.is(State::Closed)) {
     if (record_ && !record_->id.empty()) {
-      record().fail(ProxyError::ClientClosed, record().phase, EndCause::ClientAbort,
-                    std::string("write to client: ") + uv::errorName(rc));
-      if (record().status == 0) {
-        record().status = 499;
-      }
+      recordClientWriteFailure(*record_, rc);
       finishRecord();
     }
     closeNow(true, ConnectionEnd::ClientClosed);
@@ -594,65 +591,48 @@ bool ClientConnection::discardRequest() {
   return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
 }
 
-void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail,
-                                    std::string rcode, const http::HeaderList* extraFields,
-                                    const std::string* publicDetail) {
+void ClientConnection::respondError(ErrorAnswer answer) {
   if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
-  const int status = errors::clientStatus(error, context_.config.statusMode);
-  const uint64_t elapsed = context_.loop.now() - record().startMs;
   cancelUpstreamAttempt();
-
   // Keep the connection only when the request is fully read (or its body can be thrown away)
   // and both sides want to.
-  const bool authRefusal = error == ProxyError::AuthRequired ||
-                           error == ProxyError::AuthThrottled ||
-                           error == ProxyError::AuthBackendUnavailable;
-  const bool keep =
-      flow_.clientKeepAlive &&
-      (authRefusal ? discardRequest() : !facts().isConnect && finishBodylessRequest());
-  ErrorResponse response;
-  response.error = error;
-  response.statusMode = context_.config.statusMode;
-  response.pseudonym = context_.pseudonym;
-  response.detail = publicDetail != nullptr ? *publicDetail : detail;
-  response.requestId = record().id;
-  response.target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
-  response.upstream = record().upstreamAddress;
-  response.rcode = rcode;
-  response.elapsedMs = elapsed;
-  response.accept = requestDetail().accept;
-  response.close = !keep;
-  response.upstreamProxyStatus = record().upstreamProxyStatus;
-  if (extraFields != nullptr) {
-    response.extraFields = *extraFields;
+  const bool keep = flow_.clientKeepAlive && (keepRuleFor(answer.error) == KeepRule::DiscardBody
+                                                  ? discardRequest()
+                                                  : !facts().isConnect && finishBodylessRequest());
+  AnswerContext where;
+  where.statusMode = context_.config.statusMode;
+  where.pseudonym = context_.pseudonym;
+  const std::string target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
+  where.target = target;
+  where.accept = requestDetail().accept;
+  where.nowMs = context_.loop.now();
+  std::string page = answerError(record(), std::move(answer), where, !keep);
+  respondLocal(std::move(page), record().status, !keep);
+}
+
+void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail) {
+  respondError(ErrorAnswer(error, phase, std::move(detail)));
+}
+
+void ClientConnection::failExchange(ProxyError error, Phase phase, std::string detail) {
+  if (responseStarted()) {
+    abortExchange(error, phase, std::move(detail));
+  } else {
+    respondError(error, phase, std::move(detail));
   }
-  if (error == ProxyError::MethodNotAllowed && !response.extraFields.get("allow")) {
-    response.extraFields.add("Allow", std::string(policy::kAllowedMethods));
-  }
-  record().status = status;
-  record().fail(error, phase, endCauseFor(error), std::move(detail));
-  respondLocal(renderErrorResponse(response), status, !keep);
 }
 
 void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string detail) {
   if (machine_.is(State::Closed)) {
     return;
   }
-  ExchangeRecord& rec = record();
-  rec.fail(error, phase, endCauseFor(error), std::move(detail));
-  if (error == ProxyError::ClientClosed) {
-    rec.status = 499;
-  } else {
-    rec.aborted = true;
-  }
+  const bool started = responseStarted();
+  const CutEnding ending = cutExchange(record(), error, phase, std::move(detail), started,
+                                       started && work_->exchange.responseFramed());
   finishRecord();
-  // Never fake an end. Where the framing lets the client see the cut (a Content-Length not
-  // reached, chunks without the last one), a FIN keeps the bytes it already has; a
-  // close-delimited body can only be shown incomplete by a reset.
-  if (error != ProxyError::ClientClosed && responseStarted() && work_->exchange.responseFramed() &&
-      !machine_.is(State::Draining)) {
+  if (ending == CutEnding::Fin && !machine_.is(State::Draining)) {
     beginDraining();
     return;
   }

@@ -16,6 +16,7 @@
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/forward_exchange.h"
+#include "gatehouse/proxy/local_answer.h"
 #include "gatehouse/proxy/request_reader.h"
 #include "gatehouse/proxy/tunnel.h"
 #include "gatehouse/uv/tcp.h"
@@ -76,14 +77,15 @@ private:
   // Writes to the client; a write that fails at once ends the exchange (libuv never calls
   // back for it). Returns false then.
   bool writeClient(std::initializer_list<std::string_view> buffers);
-  // Answers with the error's status and page. `publicDetail`, when given, replaces `detail`
-  // in what the client sees (the log always has `detail`).
-  void respondError(errors::ProxyError error, errors::Phase phase, std::string detail,
-                    std::string rcode = {}, const http::HeaderList* extraFields = nullptr,
-                    const std::string* publicDetail = nullptr);
+  // Answers with the error's status and page (local_answer.h), then keeps the connection or
+  // drains it.
+  void respondError(ErrorAnswer answer);
+  void respondError(errors::ProxyError error, errors::Phase phase, std::string detail);
   // Ends an exchange whose response already started: FIN where the framing shows the cut,
-  // else a reset.
+  // else a reset (local_answer.h decides).
   void abortExchange(errors::ProxyError error, errors::Phase phase, std::string detail);
+  // respondError while no response byte went out, abortExchange after.
+  void failExchange(errors::ProxyError error, errors::Phase phase, std::string detail);
   void finishRecord();
   void beginDraining();
   void closeNow(bool reset, ConnectionEnd reason);
