@@ -21,13 +21,6 @@ using policy::Verdict;
 
 namespace {
 
-// How long a closing connection keeps reading (and discarding) once its FIN is out, so that
-// unread request bytes do not turn our FIN into a RST that destroys the response in flight
-// (lingering close). The clock starts when the FIN is sent, not when it is queued.
-constexpr uint64_t kLingerMs = 5000;
-
-constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
-
 // How long a connection stays idle before its per-request state is freed: long enough that a
 // busy keep-alive connection (a request every few ms) never pays for freeing and reallocating
 // it, short enough that a burst of new connections going idle leaves little freed memory
@@ -774,132 +767,82 @@ void ClientConnection::handleClosed() {
 
 // ---- timers --------------------------------------------------------------------------------
 
+ConnectionClock ClientConnection::clock() const {
+  ConnectionClock c;
+  c.state = machine_.state();
+  c.now = context_.loop.now();
+  c.stateSince = stateSince_;
+  c.lastClientActivity = lastClientActivity_;
+  c.headStartedAt = headStartedAt_;
+  c.requestCount = requestCount_;
+  c.headStarted = headStarted();
+  c.requestComplete = flow_.requestComplete;
+  c.expectContinue = flow_.expectContinue;
+  c.upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
+  c.resolving = work_ && work_->exchange.resolving();
+  c.tunnelOpen = tunnel_ != nullptr;
+  c.tunnelLastActivity = tunnel_ ? tunnel_->lastActivity() : 0;
+  c.shutdownDone = shutdownDone_;
+  c.writeQueue = client_->writeQueueSize();
+  c.writeQueueSeen = drainQueueSeen_;
+  c.releaseAt = releaseAt_;
+  return c;
+}
+
+DeadlineLimits ClientConnection::limits() const {
+  const auto& config = context_.config;
+  return {.requestHeadTimeoutMs = config.requestHeadTimeoutMs,
+          .idleTimeoutMs = config.idleTimeoutMs,
+          .dnsTimeoutMs = config.dnsTimeoutMs,
+          .readTimeoutMs = config.readTimeoutMs};
+}
+
 void ClientConnection::armTimer() {
   if (machine_.is(State::Closed)) {
     return;
   }
-  const auto& config = context_.config;
-  const uint64_t now = context_.loop.now();
-  uint64_t deadline = 0;
-  switch (machine_.state()) {
-  case State::ReadingHead:
-    // The head is due from its first byte, and the first request's from accept.
-    deadline = headStarted() || requestCount_ == 0 ? headStartedAt_ + config.requestHeadTimeoutMs
-                                                   : lastClientActivity_ + config.idleTimeoutMs;
-    break;
-  case State::Resolving:
-    deadline = stateSince_ + config.dnsTimeoutMs;
-    break;
-  case State::Forwarding:
-    if (flow_.requestComplete) {
-      timer_->stop(); // the upstream's timers cover the wait
-      return;
-    }
-    // Waiting for 100 Continue or for the upstream to take more body is the upstream's time.
-    deadline = lastClientActivity_ + config.readTimeoutMs;
-    break;
-  case State::Tunneling:
-    deadline = (tunnel_ ? tunnel_->lastActivity() : now) + config.idleTimeoutMs;
-    break;
-  case State::Draining:
-    // Until the FIN is out a slow reader gets idle_timeout per stall; then the linger time.
-    deadline = shutdownDone_ ? stateSince_ + kLingerMs : stateSince_ + config.idleTimeoutMs;
-    break;
-  default:
+  const ConnectionClock now = clock();
+  const std::optional<uint64_t> deadline = nextDeadline(now, limits());
+  if (!deadline) {
     timer_->stop();
     return;
   }
-  if (releaseAt_ != 0) {
-    deadline = std::min(deadline, releaseAt_);
-  }
-  timer_->start(deadline > now ? deadline - now : 0);
+  timer_->start(*deadline > now.now ? *deadline - now.now : 0);
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
-  const auto& config = context_.config;
-  const uint64_t now = context_.loop.now();
-  if (releaseAt_ != 0 && now >= releaseAt_) {
+  if (releaseAt_ != 0 && context_.loop.now() >= releaseAt_) {
     releaseIfIdle(); // then the state's own deadline below
   }
-  switch (machine_.state()) {
-  case State::ReadingHead:
-    if ((headStarted() || requestCount_ == 0) &&
-        now >= headStartedAt_ + config.requestHeadTimeoutMs) {
-      const bool silent = !headStarted();
-      startBareRecord(headStartedAt_);
-      respondError(ProxyError::RequestTimeout, Phase::ReadHead,
-                   silent ? "no request within " + std::to_string(config.requestHeadTimeoutMs) +
-                                " ms of connecting"
-                          : "request head not complete within " +
-                                std::to_string(config.requestHeadTimeoutMs) + " ms");
-      return;
-    }
-    if (!headStarted() && requestCount_ > 0 && now >= lastClientActivity_ + config.idleTimeoutMs) {
-      log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
-      closeNow(false, ConnectionEnd::IdleTimeout);
-      return;
-    }
+  Expiry expiry = expiredDeadline(clock(), limits());
+  switch (expiry.kind) {
+  case Expiry::Kind::None:
     break;
-  case State::Resolving:
-    if (exchange().resolving() && now >= stateSince_ + config.dnsTimeoutMs) {
-      exchange().failDnsTimeout();
-      return;
-    }
+  case Expiry::Kind::RequestHead:
+    startBareRecord(headStartedAt_);
+    respondError(expiry.error, expiry.phase, std::move(expiry.detail));
+    return;
+  case Expiry::Kind::IdleClose:
+    log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
+    closeNow(expiry.reset, expiry.end);
+    return;
+  case Expiry::Kind::DnsTimeout:
+    exchange().failDnsTimeout();
+    return;
+  case Expiry::Kind::RequestBody:
+    flow_.clientKeepAlive = false;
+    failExchange(expiry.error, expiry.phase, std::move(expiry.detail));
+    return;
+  case Expiry::Kind::TunnelIdle:
+    tunnel_->abort(std::move(expiry.detail));
+    return;
+  case Expiry::Kind::DrainProgress:
+    drainQueueSeen_ = client_->writeQueueSize(); // give it another period
+    stateSince_ = context_.loop.now();
     break;
-  case State::Forwarding:
-    if (!flow_.requestComplete && now >= lastClientActivity_ + config.readTimeoutMs) {
-      const bool upstreamsTurn = flow_.expectContinue || exchange().upstreamAboveHighWatermark();
-      flow_.clientKeepAlive = false;
-      if (upstreamsTurn) {
-        // The client is right to wait (for 100 Continue, or for the upstream to read): the
-        // upstream is the slow side.
-        std::string detail = flow_.expectContinue
-                                 ? "no 100 Continue or response within " +
-                                       std::to_string(config.readTimeoutMs) + " ms"
-                                 : "upstream stopped reading the request body for " +
-                                       std::to_string(config.readTimeoutMs) + " ms";
-        if (responseStarted()) {
-          abortExchange(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
-        } else {
-          respondError(ProxyError::UpstreamReadTimeout, Phase::Send, detail);
-        }
-        return;
-      }
-      std::string detail =
-          "request body stalled for " + std::to_string(config.readTimeoutMs) + " ms";
-      if (responseStarted()) {
-        abortExchange(ProxyError::RequestTimeout, Phase::Send, detail);
-      } else {
-        respondError(ProxyError::RequestTimeout, Phase::Send, detail);
-      }
-      return;
-    }
-    break;
-  case State::Tunneling:
-    if (tunnel_ && now >= tunnel_->lastActivity() + config.idleTimeoutMs) {
-      tunnel_->abort("idle for " + std::to_string(config.idleTimeoutMs) + " ms");
-      return;
-    }
-    break;
-  case State::Draining:
-    // The timer may also fire early for a scheduled release; only the deadlines close.
-    if (shutdownDone_) {
-      if (now >= stateSince_ + kLingerMs) {
-        closeNow(false, ConnectionEnd::Drained);
-        return;
-      }
-    } else if (now >= stateSince_ + config.idleTimeoutMs) {
-      const size_t queued = client_->writeQueueSize();
-      if (queued < drainQueueSeen_) {
-        drainQueueSeen_ = queued; // the client reads, slowly: give it another period
-        stateSince_ = now;
-      } else {
-        closeNow(true, ConnectionEnd::Drained);
-        return;
-      }
-    }
-    break;
-  default:
+  case Expiry::Kind::DrainStalled:
+  case Expiry::Kind::Lingered:
+    closeNow(expiry.reset, expiry.end);
     return;
   }
   armTimer();

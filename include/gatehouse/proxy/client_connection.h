@@ -13,6 +13,7 @@
 #include "gatehouse/http/parser.h"
 #include "gatehouse/http/uri.h"
 #include "gatehouse/policy/request_policy.h"
+#include "gatehouse/proxy/connection_deadlines.h"
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/forward_exchange.h"
@@ -61,6 +62,9 @@ private:
   ~ClientConnection() override;
 
   void transition(State next);
+  // The one timer follows connection_deadlines.h: clock() is what it looks at.
+  ConnectionClock clock() const;
+  DeadlineLimits limits() const;
   void armTimer();
   void onRequestHead(std::string_view sameRead);
   void onPolicyVerdict(const policy::Verdict& verdict);
