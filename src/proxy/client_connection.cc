@@ -560,10 +560,10 @@ void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
 
 void ClientConnection::respondLocal(std::string response, int status, bool close) {
   record().status = status;
-  record().bytesOut += response.size();
   if (!writeClient({response})) {
-    return;
+    return; // the record is finished without these bytes: they never went out
   }
+  record().bytesOut += response.size();
   finishRecord();
   if (close) {
     beginDraining();

@@ -369,15 +369,16 @@ void ForwardExchange::onUpstreamResponseHead(UpstreamConnection& upstream,
   responseFramed_ = plan.chunked || input.framing != http::BodyFraming::UntilClose;
   closeAfter_ = plan.closeAfter;
   record_.phase = Phase::ReadBody;
-  record_.bytesOut += plan.head.size();
-  heldHead_ = std::move(plan.head);
+  heldHead_ = std::move(plan.head); // counted in bytesOut once written
 }
 
 void ForwardExchange::flushHeldHead() {
   if (!heldHead_.empty()) {
     std::string head;
     head.swap(heldHead_);
-    events_.exchangeWrite({head});
+    if (events_.exchangeWrite({head})) {
+      record_.bytesOut += head.size();
+    }
   }
 }
 
@@ -405,7 +406,6 @@ void ForwardExchange::onUpstreamBodySpliced(UpstreamConnection& upstream, uint64
 }
 
 void ForwardExchange::onUpstreamBody(UpstreamConnection& upstream, std::string_view data) {
-  record_.bytesOut += data.size();
   // With a held-back head, empty when there is none (TcpStream::write skips empty buffers).
   std::string head;
   head.swap(heldHead_);
@@ -413,7 +413,11 @@ void ForwardExchange::onUpstreamBody(UpstreamConnection& upstream, std::string_v
       responseChunked_
           ? events_.exchangeWrite({head, http::chunkSizeLine(data.size()), data, http::kCrlf})
           : events_.exchangeWrite({head, data});
-  if (written && client_.aboveHighWatermark()) {
+  if (!written) {
+    return; // the connection ended the exchange; its record counts only what went out
+  }
+  record_.bytesOut += head.size() + data.size();
+  if (client_.aboveHighWatermark()) {
     upstream.pauseReading();
     client_.notifyWhenDrained();
   }
