@@ -275,6 +275,12 @@ void UpstreamConnection::feed(std::string_view data) {
     size_t used = 0;
     http::ParseStatus status = parser_.execute(data, used);
     data.remove_prefix(used);
+    if (state_ == State::Closed || events_ == nullptr) {
+      // The receiver ended the exchange from a body callback inside execute() (a client write
+      // that failed at once closes the client connection and this one): the parser may have
+      // gone on to the message's end, but nobody is left to tell.
+      return;
+    }
     const http::ResponseHead& head = parser_.response();
     const bool interim = head.status >= 100 && head.status < 200;
     switch (status) {

@@ -1,6 +1,7 @@
 #include "gatehouse/uv/tcp.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -39,6 +40,21 @@ struct TcpStreamImpl final : TcpStream {
 };
 
 int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count);
+
+// testing::failNextWrites(): writes still to fail, and with what.
+std::atomic<int> injectedWriteFailures{0};
+std::atomic<int> injectedWriteStatus{0};
+
+// The injected failure for this write, or 0 (nearly always: one relaxed load).
+int takeInjectedWriteFailure() {
+  int left = injectedWriteFailures.load(std::memory_order_relaxed);
+  while (left > 0) {
+    if (injectedWriteFailures.compare_exchange_weak(left, left - 1, std::memory_order_acq_rel)) {
+      return injectedWriteStatus.load(std::memory_order_relaxed);
+    }
+  }
+  return 0;
+}
 
 // A queued write: the request, then a copy of the bytes it owns until its callback.
 struct WriteReq {
@@ -221,6 +237,9 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   auto* s = impl(this);
   if (s->closing) {
     return UV_ECANCELED;
+  }
+  if (int injected = takeInjectedWriteFailure(); injected != 0) [[unlikely]] {
+    return injected;
   }
   if (s->filter) {
     // Encode the buffers as one stream (TLS records); only the filter's output goes out.
@@ -526,6 +545,11 @@ SocketAddress TcpStream::peerAddress() const {
     return {};
   }
   return SocketAddress(reinterpret_cast<sockaddr*>(&ss));
+}
+
+void testing::failNextWrites(int count, int status) {
+  injectedWriteStatus.store(status, std::memory_order_relaxed);
+  injectedWriteFailures.store(count, std::memory_order_release);
 }
 
 } // namespace gatehouse::uv

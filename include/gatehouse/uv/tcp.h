@@ -124,4 +124,16 @@ protected:
   ~TcpStream() = default;
 };
 
+namespace testing {
+
+// Test-only fault injection: the next `count` TcpStream::write() calls in this process (any
+// stream, any thread) fail at once with `status`, a negative libuv error, and write nothing,
+// as uv_write does for a stream that is no longer writable (UV_EPIPE after a shutdown,
+// UV_EBADF while closing). libuv never calls back for such a write, so this exercises the
+// callers' handling of an immediate failure. Costs one relaxed atomic load per write when
+// unused; never called outside tests.
+void failNextWrites(int count, int status);
+
+} // namespace testing
+
 } // namespace gatehouse::uv

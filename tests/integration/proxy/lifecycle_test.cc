@@ -2,12 +2,15 @@
 // here failed on the connection before the rebuild.
 
 #include <atomic>
+#include <cerrno>
+#include <future>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "../support/fake_upstream.h"
 #include "../support/proxy_harness.h"
+#include "gatehouse/uv/tcp.h"
 
 using namespace gatehouse::test;
 using namespace std::chrono_literals;
@@ -232,4 +235,41 @@ TEST_CASE("an upload to a TLS origin that never finishes its handshake is paused
   size_t in = line.find(" in=");
   REQUIRE(in != std::string::npos);
   CHECK(std::stoull(line.substr(in + 4)) < 16u * 1024 * 1024);
+}
+
+TEST_CASE("a client write that fails at once ends the exchange as the client's and closes") {
+  // Defect 5: libuv never calls back for a write that fails at once (UV_EPIPE once the stream
+  // is no longer writable), so the caller must end the exchange itself. The failure is
+  // injected into the one write that carries the second chunk (uv::testing::failNextWrites).
+  std::promise<void> sendSecond;
+  std::shared_future<void> secondAllowed = sendSecond.get_future().share();
+  FakeUpstream upstream([secondAllowed](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+    if (secondAllowed.wait_for(kIoTimeout) == std::future_status::ready) {
+      peer.send("6\r\nsecond\r\n0\r\n\r\n");
+    }
+  });
+  ProxyHarness proxy;
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/two-chunks"));
+  std::string got = client.readUntil("5\r\nfirst\r\n");
+  const size_t headSize = got.find("\r\n\r\n") + 4;
+  // The proxy has written everything it had; the next write in this process is its write of
+  // the second chunk to the client.
+  gatehouse::uv::testing::failNextWrites(1, -EPIPE);
+  sendSecond.set_value();
+  bool reset = false;
+  got += client.readToEnd(&reset);
+  gatehouse::uv::testing::failNextWrites(0, 0);
+  CHECK(got.find("second") == std::string::npos);
+  CHECK(reset); // closed at once: no fake last chunk, no keep-alive
+  std::string line = proxy.waitForLog({"access", "/two-chunks"});
+  CAPTURE(line, headSize);
+  CHECK(line.find("status=200") != std::string::npos); // the head the client did get
+  CHECK(line.find("end=CD") != std::string::npos);     // the client's end, relaying the body
+  CHECK(line.find("error=client_closed") != std::string::npos);
+  // Only what was written counts: the head and the first chunk's 5 bytes.
+  CHECK(line.find(" out=" + std::to_string(headSize + 5) + " ") != std::string::npos);
+  CHECK_FALSE(proxy.waitForLog({"left during read-body", "end=CD"}).empty());
 }

@@ -3,7 +3,7 @@
 // ends. Bytes both ways (copied and spliced), a half-close in each direction that leaves the
 // other flowing, backpressure that keeps the tunnel's queue bounded, the idle ending the
 // connection would choose (connection_deadlines.h), and the TunnelEnd and byte counts a
-// reset on either side records.
+// reset on either side, or a write that fails at once (uv::testing::failNextWrites), records.
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -504,4 +504,34 @@ TEST_CASE("tunnel: a reset on either side ends it with that side's error", "[tun
     // The origin is told the client vanished: a reset, not an orderly end.
     CHECK(std::string(uv::errorName(other.endStatus)) == "ECONNRESET");
   }
+}
+
+TEST_CASE("tunnel: a write that fails at once ends it with that side's error", "[tunnel]") {
+  // libuv never calls back for a write that fails at once (defect 5): the tunnel has to end
+  // itself. The failure is injected into its forward of the bytes read from `writer`.
+  const bool towardUpstream = GENERATE(true, false);
+  CAPTURE(towardUpstream);
+  Rig rig(false);
+  Endpoint& writer = towardUpstream ? rig.client : rig.origin;
+  Endpoint& target = towardUpstream ? rig.origin : rig.client;
+  int stage = 0;
+  rig.run([&] {
+    if (stage == 0) {
+      CHECK(writer.stream->write("lost") == 0);
+      // The next write in this process is the tunnel's forward of "lost".
+      uv::testing::failNextWrites(1, -EPIPE);
+      stage = 1;
+      return;
+    }
+    if (rig.end && rig.client.endStatus != 0 && rig.origin.endStatus != 0) {
+      rig.finish();
+    }
+  });
+  uv::testing::failNextWrites(0, 0);
+  REQUIRE(rig.end);
+  CHECK(rig.end->reason ==
+        (towardUpstream ? TunnelEnd::Reason::UpstreamError : TunnelEnd::Reason::ClientError));
+  CHECK(rig.end->detail == "write EPIPE");
+  CHECK(target.received.empty());
+  CHECK(target.endStatus != 0); // both far ends see the tunnel go
 }
