@@ -32,39 +32,6 @@ constexpr uint64_t kReleaseIdleStateMs = 20;
 // after a refusal; a longer one closes the connection.
 constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
 
-ProxyError errorForParseStatus(int status) {
-  switch (status) {
-  case 431:
-    return ProxyError::RequestHeadTooLarge;
-  case 414:
-    return ProxyError::RequestTargetTooLong;
-  case 501:
-    return ProxyError::UnsupportedTransferCoding;
-  case 505:
-    return ProxyError::UnsupportedVersion;
-  default:
-    return ProxyError::BadRequest;
-  }
-}
-
-// True when `data` can begin a valid chunk-size line (hex digits, then an extension, CRLF or
-// nothing yet): the bytes that came with a chunked request head are checked before the head
-// goes upstream, as Squid and Apache do.
-bool plausibleChunkStart(std::string_view data) {
-  size_t digits = 0;
-  while (digits < data.size() && std::isxdigit(static_cast<unsigned char>(data[digits]))) {
-    ++digits;
-  }
-  if (digits == data.size()) {
-    return digits <= 16;
-  }
-  if (digits == 0 || digits > 16) {
-    return false;
-  }
-  char next = data[digits];
-  return next == '\r' || next == ';' || next == ' ' || next == '\t';
-}
-
 } // namespace
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
@@ -226,21 +193,7 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
 }
 
 ReadMode ClientConnection::readMode() const {
-  switch (machine_.state()) {
-  case State::ReadingHead:
-    return ReadMode::Heads;
-  case State::Forwarding:
-    if (flow_.requestComplete) {
-      return ReadMode::Hold; // pipelined: the next request waits for this response
-    }
-    return flow_.webSocket ? ReadMode::UpgradeEnd : ReadMode::Body;
-  case State::Draining:
-  case State::Closed:
-  case State::Tunneling:
-    return ReadMode::Stop;
-  default:
-    return ReadMode::Hold;
-  }
+  return readModeFor(machine_.state(), flow_.requestComplete, flow_.webSocket);
 }
 
 void ClientConnection::onReaderHeadBegins() {
@@ -267,27 +220,12 @@ void ClientConnection::onReaderDiscardOverflow() {
 }
 
 void ClientConnection::updateClientReading() {
-  if (machine_.is(State::Closed)) {
-    return;
-  }
-  bool want = false;
-  switch (machine_.state()) {
-  case State::ReadingHead:
-  case State::Deciding:
-  case State::Resolving:
-  case State::Connecting:
-    want = !hasKept(); // bounded: nothing more is read until kept bytes are used
-    break;
-  case State::Forwarding:
-    want = !hasKept() && !exchange().upstreamAboveHighWatermark();
-    break;
-  case State::Draining:
-    want = !clientEof_;
-    break;
-  default:
-    return; // Tunneling: the tunnel decides
-  }
-  if (want) {
+  const bool upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
+  const std::optional<bool> want =
+      wantClientReads(machine_.state(), hasKept(), upstreamFull, clientEof_);
+  if (!want) {
+    return; // the tunnel decides, or nothing is left to read
+  } else if (*want) {
     client_->startRead();
   } else {
     client_->stopRead();

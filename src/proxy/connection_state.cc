@@ -81,6 +81,41 @@ bool transitionAllowed(ConnectionState from, ConnectionState to) {
   return (kAllowed[static_cast<size_t>(from)] & bit(to)) != 0;
 }
 
+ReadMode readModeFor(ConnectionState state, bool requestComplete, bool webSocket) {
+  switch (state) {
+  case ConnectionState::ReadingHead:
+    return ReadMode::Heads;
+  case ConnectionState::Forwarding:
+    if (requestComplete) {
+      return ReadMode::Hold; // pipelined: the next request waits for this response
+    }
+    return webSocket ? ReadMode::UpgradeEnd : ReadMode::Body;
+  case ConnectionState::Draining:
+  case ConnectionState::Closed:
+  case ConnectionState::Tunneling:
+    return ReadMode::Stop;
+  default:
+    return ReadMode::Hold;
+  }
+}
+
+std::optional<bool> wantClientReads(ConnectionState state, bool hasKept, bool upstreamFull,
+                                    bool clientEof) {
+  switch (state) {
+  case ConnectionState::ReadingHead:
+  case ConnectionState::Deciding:
+  case ConnectionState::Resolving:
+  case ConnectionState::Connecting:
+    return !hasKept; // bounded: nothing more is read until kept bytes are used
+  case ConnectionState::Forwarding:
+    return !hasKept && !upstreamFull;
+  case ConnectionState::Draining:
+    return !clientEof;
+  default:
+    return std::nullopt;
+  }
+}
+
 std::atomic<uint64_t>& illegalTransitions() {
   static std::atomic<uint64_t> count{0};
   return count;

@@ -19,6 +19,21 @@ KeepRule keepRuleFor(ProxyError error) {
   }
 }
 
+ProxyError errorForParseStatus(int status) {
+  switch (status) {
+  case 431:
+    return ProxyError::RequestHeadTooLarge;
+  case 414:
+    return ProxyError::RequestTargetTooLong;
+  case 501:
+    return ProxyError::UnsupportedTransferCoding;
+  case 505:
+    return ProxyError::UnsupportedVersion;
+  default:
+    return ProxyError::BadRequest;
+  }
+}
+
 std::string answerError(ExchangeRecord& record, ErrorAnswer answer, const AnswerContext& context,
                         bool close) {
   ErrorResponse response;

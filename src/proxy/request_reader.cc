@@ -1,6 +1,23 @@
 #include "gatehouse/proxy/request_reader.h"
 
+#include <cctype>
+
 namespace gatehouse::proxy {
+
+bool plausibleChunkStart(std::string_view data) {
+  size_t digits = 0;
+  while (digits < data.size() && std::isxdigit(static_cast<unsigned char>(data[digits]))) {
+    ++digits;
+  }
+  if (digits == data.size()) {
+    return digits <= 16;
+  }
+  if (digits == 0 || digits > 16) {
+    return false;
+  }
+  char next = data[digits];
+  return next == '\r' || next == ';' || next == ' ' || next == '\t';
+}
 
 RequestReader::RequestReader(const http::ParserLimits& limits, ReaderEvents& events)
     : events_(events), parser_(http::MessageParser::Type::Request, limits, this) {}

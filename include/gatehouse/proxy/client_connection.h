@@ -180,10 +180,8 @@ private:
   uint64_t lastClientActivity_ = 0;
   uint64_t headStartedAt_ = 0; // accept time until the first request's first byte
   uint64_t stateSince_ = 0;
-  uint64_t discardLeft_ = 0;    // body bytes of a refused request still to throw away
   uint64_t drainQueueSeen_ = 0; // Draining: write queue size at the last timer (progress)
   bool shutdownDone_ = false;   // Draining: our FIN is out; the linger clock runs from here
-  bool processing_ = false;     // inside processInput(): nested calls must not consume pending_
   bool clientEof_ = false;
   // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
   std::unique_ptr<policy::AuthMemo> authMemo_;

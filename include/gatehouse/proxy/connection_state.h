@@ -12,6 +12,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
+
+#include "gatehouse/proxy/request_reader.h"
 
 namespace gatehouse::proxy {
 
@@ -42,6 +45,19 @@ const char* connectionEndName(ConnectionEnd end);
 
 // True when `from -> to` is an allowed edge.
 bool transitionAllowed(ConnectionState from, ConnectionState to);
+
+// What the request reader does with client bytes in `state`: heads while waiting for a
+// request; the body while forwarding it (up to the head's end for a WebSocket upgrade, whose
+// rest is the tunnel's); nothing yet once the request is in (pipelined bytes wait for the
+// response) or while deciding and connecting; drop them when tunneling or closing.
+ReadMode readModeFor(ConnectionState state, bool requestComplete, bool webSocket);
+
+// Whether the connection reads its client socket now, or nullopt to leave it as it is
+// (Tunneling: the tunnel decides; Closed). Reading stops while bytes are kept (pipelining stays
+// bounded) and while forwarding into a full upstream (backpressure); a draining connection
+// reads and discards until the client's EOF (lingering close).
+std::optional<bool> wantClientReads(ConnectionState state, bool hasKept, bool upstreamFull,
+                                    bool clientEof);
 
 // Illegal transitions seen by this process (release builds only get here).
 std::atomic<uint64_t>& illegalTransitions();

@@ -26,6 +26,10 @@ enum class KeepRule : uint8_t {
 // body is worth throwing away; any other refusal keeps the connection only without a body.
 KeepRule keepRuleFor(errors::ProxyError error);
 
+// The error that answers a request head the parser refused, from the parser's status (431,
+// 414, 501, 505; anything else is a plain 400 BadRequest).
+errors::ProxyError errorForParseStatus(int status);
+
 // An error the connection answers itself, as the code that found it describes it.
 struct ErrorAnswer {
   ErrorAnswer(errors::ProxyError e, errors::Phase p, std::string d)

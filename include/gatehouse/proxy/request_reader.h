@@ -22,6 +22,11 @@ enum class ReadMode : uint8_t {
   Stop,       // the connection is closing: drop them
 };
 
+// True when `data` can begin a valid chunk-size line (hex digits, then an extension, CRLF or
+// nothing yet): the bytes that came with a chunked request head are checked before the head
+// goes upstream, as Squid and Apache do.
+bool plausibleChunkStart(std::string_view data);
+
 class ReaderEvents {
 public:
   virtual ~ReaderEvents() = default;

@@ -56,3 +56,34 @@ TEST_CASE("connection states: an illegal edge is counted in release builds", "[s
   illegalTransitions() -= 1; // the integration harness asserts zero
 }
 #endif
+
+TEST_CASE("connection states: what the reader does with client bytes in each state", "[state]") {
+  CHECK(readModeFor(S::ReadingHead, false, false) == ReadMode::Heads);
+  CHECK(readModeFor(S::Deciding, false, false) == ReadMode::Hold);
+  CHECK(readModeFor(S::Resolving, false, false) == ReadMode::Hold);
+  CHECK(readModeFor(S::Connecting, false, false) == ReadMode::Hold);
+  CHECK(readModeFor(S::Forwarding, false, false) == ReadMode::Body);
+  CHECK(readModeFor(S::Forwarding, false, true) == ReadMode::UpgradeEnd);
+  CHECK(readModeFor(S::Forwarding, true, false) == ReadMode::Hold); // pipelined: wait
+  for (S s : {S::Tunneling, S::Draining, S::Closed}) {
+    CHECK(readModeFor(s, false, false) == ReadMode::Stop);
+  }
+}
+
+TEST_CASE("connection states: when the client socket is read", "[state]") {
+  // Waiting for a head, a decision or an upstream: read unless bytes are kept already.
+  for (S s : {S::ReadingHead, S::Deciding, S::Resolving, S::Connecting}) {
+    CHECK(wantClientReads(s, false, false, false) == true);
+    CHECK(wantClientReads(s, true, false, false) == false);
+  }
+  // Forwarding: also paused while the upstream takes no more body.
+  CHECK(wantClientReads(S::Forwarding, false, false, false) == true);
+  CHECK(wantClientReads(S::Forwarding, false, true, false) == false);
+  CHECK(wantClientReads(S::Forwarding, true, false, false) == false);
+  // Draining reads (and drops) until the client's EOF: lingering close.
+  CHECK(wantClientReads(S::Draining, true, true, false) == true);
+  CHECK(wantClientReads(S::Draining, false, false, true) == false);
+  // The tunnel decides; a closed connection reads nothing more.
+  CHECK_FALSE(wantClientReads(S::Tunneling, false, false, false).has_value());
+  CHECK_FALSE(wantClientReads(S::Closed, false, false, false).has_value());
+}

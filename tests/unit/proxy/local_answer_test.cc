@@ -197,3 +197,12 @@ TEST_CASE("local answer: a client write that failed at once is a client that lef
   CHECK(answered.status == 200);
   CHECK(answered.error == ProxyError::ClientClosed);
 }
+
+TEST_CASE("local answer: a refused request head's error follows the parser's status", "[answer]") {
+  CHECK(errorForParseStatus(431) == ProxyError::RequestHeadTooLarge);
+  CHECK(errorForParseStatus(414) == ProxyError::RequestTargetTooLong);
+  CHECK(errorForParseStatus(501) == ProxyError::UnsupportedTransferCoding);
+  CHECK(errorForParseStatus(505) == ProxyError::UnsupportedVersion);
+  CHECK(errorForParseStatus(400) == ProxyError::BadRequest);
+  CHECK(errorForParseStatus(0) == ProxyError::BadRequest);
+}

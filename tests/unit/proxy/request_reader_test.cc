@@ -110,3 +110,19 @@ TEST_CASE("reader: what followed a refused CONNECT head is never read as HTTP", 
   connectReader.feed("GET http://a/ok HTTP/1.1\r\nHost: a\r\n\r\n");
   CHECK(script.heads.size() == 2);
 }
+
+TEST_CASE("request reader: what may begin a chunk-size line", "[reader]") {
+  CHECK(plausibleChunkStart(""));      // nothing yet
+  CHECK(plausibleChunkStart("1a"));    // more may follow
+  CHECK(plausibleChunkStart("5\r\n")); // a size, then CRLF
+  CHECK(plausibleChunkStart("A;name=value\r\n"));
+  CHECK(plausibleChunkStart("10 \r\n"));
+  CHECK(plausibleChunkStart("ffff\t;x\r\n"));
+  CHECK(plausibleChunkStart(std::string(16, 'f')));
+  CHECK_FALSE(plausibleChunkStart(std::string(17, 'f'))); // more than 64 bits
+  CHECK_FALSE(plausibleChunkStart(std::string(17, '1') + "\r\n"));
+  CHECK_FALSE(plausibleChunkStart("\r\n"));           // no digits
+  CHECK_FALSE(plausibleChunkStart("hello\r\n"));      // not hex
+  CHECK_FALSE(plausibleChunkStart("5x\r\n"));         // junk after the size
+  CHECK_FALSE(plausibleChunkStart("GET / HTTP/1.1")); // a request where a chunk belongs
+}
