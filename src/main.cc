@@ -103,7 +103,8 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
                          uint64_t& nextGeneration, spdlog::logger& log) {
   GenerationPtr next;
   try {
-    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration);
+    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration,
+                                            server.generation().get());
     for (const std::string& line :
          gatehouse::proxy::settingsNeedingRestart(server.config(), *next->config)) {
       log.warn("SIGHUP: {}", line);
@@ -126,7 +127,7 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
   }
   gatehouse::log::diag().set_level(spdlog::level::from_str(next->config->logLevel));
   log.info("SIGHUP: configuration reloaded (generation {}); new connections use it, open ones "
-           "finish on the one they started with",
+           "move to it at their next request (running requests and tunnels finish as they began)",
            next->number);
 }
 

@@ -74,24 +74,24 @@ bool plausibleChunkStart(std::string_view data) {
 } // namespace
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
-    : context_(context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
+    : context_(&context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
       id_(context.nextConnectionId++) {
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
-  lastClientActivity_ = context_.loop.now();
+  lastClientActivity_ = context_->loop.now();
   stateSince_ = lastClientActivity_;
   headStartedAt_ = lastClientActivity_; // the first request head is due from accept
-  context_.connections.insert(this);
+  context_->connections.insert(this);
 }
 
 ClientConnection::~ClientConnection() {
-  context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
+  context_->counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
-    : reader(connection.context_.requestLimits, connection),
-      exchange(connection.context_, connection, *connection.client_, connection.record(),
+    : reader(connection.context_->requestLimits, connection),
+      exchange(*connection.context_, connection, *connection.client_, connection.record(),
                connection.flow_) {}
 
 ClientConnection::RequestWork& ClientConnection::work() {
@@ -138,7 +138,7 @@ void ClientConnection::cancelUpstreamAttempt() {
 
 void ClientConnection::scheduleRelease() {
   if (!machine_.is(State::Closed)) {
-    releaseAt_ = context_.loop.now() + kReleaseIdleStateMs;
+    releaseAt_ = context_->loop.now() + kReleaseIdleStateMs;
     armTimer();
   }
 }
@@ -153,6 +153,28 @@ void ClientConnection::releaseIfIdle() {
       record_.reset();
     }
   }
+  followReload();
+}
+
+bool ClientConnection::betweenRequests() const {
+  return machine_.is(State::ReadingHead) &&
+         (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
+                     !work_->reader.parser().inBody()));
+}
+
+void ClientConnection::followReload() {
+  WorkerContext* next = context_->successor;
+  // Only between requests, and never inside a callback of the request's parts (this runs at
+  // the top of a client read or from the timer): they are rebuilt on the new context.
+  if (next == nullptr || !betweenRequests()) {
+    return;
+  }
+  work_.reset();
+  record_.reset();
+  authMemo_.reset(); // the users may have changed: the next request authenticates again
+  context_->connections.erase(this);
+  context_ = next;
+  context_->connections.insert(this);
 }
 
 std::string_view ClientConnection::clientHost() const {
@@ -208,24 +230,25 @@ void ClientConnection::transition(State next) {
   if (machine_.is(State::Closed)) {
     return; // Closed is final
   }
-  log::diag().trace("c{}.{} {} -> {}", context_.workerIndex, id_, stateName(machine_.state()),
+  log::diag().trace("c{}.{} {} -> {}", context_->workerIndex, id_, stateName(machine_.state()),
                     stateName(next));
   machine_.to(next);
-  stateSince_ = context_.loop.now();
+  stateSince_ = context_->loop.now();
 }
 
 std::string ClientConnection::nextRequestId() {
-  return std::to_string(context_.workerIndex) + "." + std::to_string(id_) + "." +
+  return std::to_string(context_->workerIndex) + "." + std::to_string(id_) + "." +
          std::to_string(++requestCount_);
 }
 
 // ---- reading requests ----------------------------------------------------------------------
 
 void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
-  lastClientActivity_ = context_.loop.now();
+  lastClientActivity_ = context_->loop.now();
   if (machine_.is(State::Draining)) {
     return; // lingering close: discard
   }
+  followReload(); // a keep-alive connection's next request runs on the newest configuration
   reader().feed(data);
   updateClientReading();
   armTimer();
@@ -251,7 +274,7 @@ ReadMode ClientConnection::readMode() const {
 
 void ClientConnection::onReaderHeadBegins() {
   if (requestCount_ > 0) {
-    headStartedAt_ = context_.loop.now(); // the first request's head is due from accept
+    headStartedAt_ = context_->loop.now(); // the first request's head is due from accept
   }
 }
 
@@ -272,7 +295,7 @@ void ClientConnection::onReaderError(bool inBody) {
 }
 
 void ClientConnection::onReaderDiscardOverflow() {
-  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex, id_,
+  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_->workerIndex, id_,
                    kMaxDiscardBytes);
   closeNow(false, ConnectionEnd::Drained);
 }
@@ -328,7 +351,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   rec.target = http::withoutUserinfo(request.target); // never a password in a log line
   flow_.clientMinor = request.versionMinor;
   flow_.clientKeepAlive =
-      !context_.draining && !http::wantsClose(request.headers, request.versionMinor);
+      !context_->draining && !http::wantsClose(request.headers, request.versionMinor);
   flow_.isHead = request.method == "HEAD";
   if (auto expect = request.headers.get("expect");
       expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&
@@ -361,8 +384,8 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     identity.certificateSubject =
         identity.certificate != 0 ? session->clientSubject() : std::string();
   }
-  work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity,
-                                                         facts(), authMemo_, context_.loop.now());
+  work().policyRun = std::make_unique<policy::PolicyRun>(*context_->policy, request, identity,
+                                                         facts(), authMemo_, context_->loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
     // An off-loop check finished: this runs from the loop, outside the reader's feed().
     onPolicyVerdict(v);
@@ -384,7 +407,7 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
     return;
   }
   ExchangeRecord& rec = record();
-  rec.decidedMs = context_.loop.now();
+  rec.decidedMs = context_->loop.now();
   rec.user = facts().user;
   rec.claimedUser = facts().claimedUser;
   rec.rule = facts().rule;
@@ -518,8 +541,8 @@ void ClientConnection::finishExchange() {
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
   resetExchange();
-  headStartedAt_ = context_.loop.now();
-  lastClientActivity_ = context_.loop.now();
+  headStartedAt_ = context_->loop.now();
+  lastClientActivity_ = context_->loop.now();
   drainPending();
 }
 
@@ -542,7 +565,7 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
+  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
   std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();
@@ -553,7 +576,7 @@ void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
   record().bytesIn += tunnel.bytesFromClient();
   record().bytesOut += tunnel.bytesToClient();
   if (tunnel.spliced()) {
-    context_.counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
+    context_->counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
   }
   log::diag().debug("{} tunnel to {} ended: {}{}", record().id, record().upstreamAddress,
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
@@ -600,8 +623,8 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
   if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
-  const int status = errors::clientStatus(error, context_.config.statusMode);
-  const uint64_t elapsed = context_.loop.now() - record().startMs;
+  const int status = errors::clientStatus(error, context_->config.statusMode);
+  const uint64_t elapsed = context_->loop.now() - record().startMs;
   cancelUpstreamAttempt();
 
   // Keep the connection only when the request is fully read (or its body can be thrown away)
@@ -614,8 +637,8 @@ void ClientConnection::respondError(ProxyError error, Phase phase, std::string d
       (authRefusal ? discardRequest() : !facts().isConnect && finishBodylessRequest());
   ErrorResponse response;
   response.error = error;
-  response.statusMode = context_.config.statusMode;
-  response.pseudonym = context_.pseudonym;
+  response.statusMode = context_->config.statusMode;
+  response.pseudonym = context_->pseudonym;
   response.detail = publicDetail != nullptr ? *publicDetail : detail;
   response.requestId = record().id;
   response.target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
@@ -661,7 +684,7 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
 
 void ClientConnection::finishRecord() {
   if (record_) {
-    record_->finish(clientAddress_, context_.loop.now());
+    record_->finish(clientAddress_, context_->loop.now());
   }
 }
 
@@ -697,7 +720,7 @@ void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
   }
   // Every byte is with the kernel and our FIN is out: the linger clock starts now.
   shutdownDone_ = true;
-  stateSince_ = context_.loop.now();
+  stateSince_ = context_->loop.now();
   armTimer();
 }
 
@@ -707,7 +730,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   case State::ReadingHead:
     if (headStarted()) {
       log::diag().debug("c{}.{} client {} closed in the middle of a request head",
-                        context_.workerIndex, id_, clientAddress_);
+                        context_->workerIndex, id_, clientAddress_);
     }
     closeNow(false, ConnectionEnd::ClientClosed);
     return;
@@ -742,7 +765,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   if (machine_.is(State::Closed)) {
     return;
   }
-  log::diag().debug("c{}.{} closing in {}: {}", context_.workerIndex, id_,
+  log::diag().debug("c{}.{} closing in {}: {}", context_->workerIndex, id_,
                     stateName(machine_.state()), connectionEndName(reason));
   machine_.close(reason);
   cancelUpstreamAttempt();
@@ -753,7 +776,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
   authMemo_.reset(); // wiped in its destructor
-  context_.connections.erase(this);
+  context_->connections.erase(this);
   client_->setHandler(this);
   if (reset) {
     client_->closeWithReset();
@@ -770,14 +793,14 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
 void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
                                             const std::string& detail) {
   if (status != uv::FilterStatus::WrongProtocol || !machine_.is(State::ReadingHead)) {
-    log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
+    log::diag().info("c{}.{} TLS with client {} failed: {}", context_->workerIndex, id_,
                      clientAddress_, detail);
     closeNow(false, ConnectionEnd::TlsFailed);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
   client_->removeFilter();
-  startBareRecord(context_.loop.now());
+  startBareRecord(context_->loop.now());
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
 }
@@ -798,8 +821,8 @@ void ClientConnection::armTimer() {
   if (machine_.is(State::Closed)) {
     return;
   }
-  const auto& config = context_.config;
-  const uint64_t now = context_.loop.now();
+  const auto& config = context_->config;
+  const uint64_t now = context_->loop.now();
   uint64_t deadline = 0;
   switch (machine_.state()) {
   case State::ReadingHead:
@@ -836,8 +859,8 @@ void ClientConnection::armTimer() {
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
-  const auto& config = context_.config;
-  const uint64_t now = context_.loop.now();
+  const auto& config = context_->config;
+  const uint64_t now = context_->loop.now();
   if (releaseAt_ != 0 && now >= releaseAt_) {
     releaseIfIdle(); // then the state's own deadline below
   }
@@ -855,7 +878,7 @@ void ClientConnection::onTimer(uv::Timer&) {
       return;
     }
     if (!headStarted() && requestCount_ > 0 && now >= lastClientActivity_ + config.idleTimeoutMs) {
-      log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
+      log::diag().debug("c{}.{} idle keep-alive connection closed", context_->workerIndex, id_);
       closeNow(false, ConnectionEnd::IdleTimeout);
       return;
     }

@@ -135,6 +135,10 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   proxy.signal(SIGHUP);
   CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
   CHECK(connectStatus(port, target) == 200);
+  // A keep-alive connection that served a request under generation 2...
+  Socket kept = Socket::connectTo(port);
+  kept.sendAll("GET http://" + target + "/ HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  CHECK(readResponse(kept).status == 200);
 
   // A tunnel opened under generation 2 keeps working after generation 3 forbids its port.
   Socket tunnel = Socket::connectTo(port);
@@ -146,6 +150,12 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   CHECK(connectStatus(port, target) == 403);
   tunnel.sendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(readResponse(tunnel).body == "ok");
+  // ...takes generation 3's settings at its next request: its CONNECT is refused now.
+  kept.sendAll("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  Response refusedOnKept = readResponse(kept);
+  CHECK(refusedOnKept.status == 403);
+  CHECK(refusedOnKept.body.find("CONNECT") != std::string::npos);
+  kept.close();
 
   // A broken file: refused with file and line; generation 3 stays.
   writeTempFile("reload.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 1\nconect_ports = \"1\"\n");
@@ -169,6 +179,7 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   CHECK(getStatus(second, upstream) == 200);
   CHECK(refusedWithin5s(port));
 
+  tunnel.close(); // else the drain below waits drain_timeout for it
   proxy.signal(SIGTERM);
   CHECK(proxy.wait() == 0);
 }
