@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 #include "gatehouse/admin/admin_server.h"
@@ -163,6 +164,9 @@ void drain(gatehouse::proxy::Server& server, const sigset_t& signals, const char
 } // namespace
 
 int main(int argc, char** argv) {
+  // Descriptors inherited from whoever started us (a shell, a test runner) stay open but are
+  // not passed on to the auth and group helpers we spawn; ours are opened close-on-exec.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   CLI::App app{"gatehouse: a forward HTTP proxy (absolute-form forwarding and CONNECT tunnels)",
                "gatehouse"};
   std::string configPath;
