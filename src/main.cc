@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <vector>
 
 #include "gatehouse/admin/admin_server.h"
@@ -103,7 +104,8 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
                          uint64_t& nextGeneration, spdlog::logger& log) {
   GenerationPtr next;
   try {
-    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration);
+    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration,
+                                            server.generation().get());
     for (const std::string& line :
          gatehouse::proxy::settingsNeedingRestart(server.config(), *next->config)) {
       log.warn("SIGHUP: {}", line);
@@ -126,7 +128,7 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
   }
   gatehouse::log::diag().set_level(spdlog::level::from_str(next->config->logLevel));
   log.info("SIGHUP: configuration reloaded (generation {}); new connections use it, open ones "
-           "finish on the one they started with",
+           "move to it at their next request (running requests and tunnels finish as they began)",
            next->number);
 }
 
@@ -162,6 +164,9 @@ void drain(gatehouse::proxy::Server& server, const sigset_t& signals, const char
 } // namespace
 
 int main(int argc, char** argv) {
+  // Descriptors inherited from whoever started us (a shell, a test runner) stay open but are
+  // not passed on to the auth and group helpers we spawn; ours are opened close-on-exec.
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   CLI::App app{"gatehouse: a forward HTTP proxy (absolute-form forwarding and CONNECT tunnels)",
                "gatehouse"};
   std::string configPath;

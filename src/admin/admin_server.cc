@@ -353,11 +353,16 @@ AdminReply AdminServer::handle(std::string_view method, std::string_view target,
     return {200, kMetricsContentType, renderMetrics(workers, proxy_.counters()), {}};
   }
   if (path == "/proxy.pac") {
-    std::string fallback;
-    if (!proxy_.boundAddresses().empty()) {
-      fallback = proxy_.boundAddresses().front().toString();
+    // From the configuration in place now: pac_* keys and listeners follow a SIGHUP.
+    auto published = proxy_.published();
+    if (!published) {
+      return text(503, "not started\n");
     }
-    return {200, kPacContentType, renderPac(config_, fallback), {}};
+    std::string fallback;
+    if (!published->bound.empty()) {
+      fallback = published->bound.front().toString();
+    }
+    return {200, kPacContentType, renderPac(*published->config, fallback), {}};
   }
   if (path == "/" || path.substr(0, 10) == "/exchange/") {
     return {200, "text/html; charset=utf-8", std::string(liveViewHtml()), {}};

@@ -21,12 +21,8 @@ uint64_t steadyMs() {
                                    .count());
 }
 
-int64_t mtimeOf(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return -1;
-  }
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+int64_t nanoseconds(const timespec& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
 // The scheme and cost part of a hash ("$2y$12$", "$6$rounds=9000$", "{SHA}"): entries with
@@ -202,6 +198,7 @@ AuthStore::AuthStore(AuthOptions options) : options_(std::move(options)) {
   }
   auto groups = std::make_shared<GroupTable>();
   if (!options_.groupFile.empty()) {
+    groupStamp_ = FileStamp::of(options_.groupFile);
     std::ifstream in(options_.groupFile, std::ios::binary);
     if (!in) {
       throw std::runtime_error(options_.groupFile + ": cannot read the group file");
@@ -213,12 +210,29 @@ AuthStore::AuthStore(AuthOptions options) : options_(std::move(options)) {
   groups_ = std::move(groups);
 }
 
+FileStamp FileStamp::of(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) {
+    return {};
+  }
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<int64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim)};
+}
+
+bool AuthStore::unchangedFor(const AuthOptions& options) {
+  if (!(options == options_)) {
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(reloadMutex_);
+  return FileStamp::of(options_.path) == stamp_ && FileStamp::of(options_.groupFile) == groupStamp_;
+}
+
 std::string AuthStore::load() {
   std::ifstream in(options_.path, std::ios::binary);
   if (!in) {
     return options_.path + ": cannot read the user file";
   }
-  int64_t mtime = mtimeOf(options_.path);
+  FileStamp stamp = FileStamp::of(options_.path);
   std::ostringstream text;
   text << in.rdbuf();
   std::vector<std::string> warnings;
@@ -230,7 +244,7 @@ std::string AuthStore::load() {
   table->generation = ++generation_;
   users_.store(std::move(table));
   warnings_ = std::move(warnings);
-  mtimeNs_ = mtime;
+  stamp_ = stamp;
   return "";
 }
 
@@ -242,7 +256,7 @@ std::string AuthStore::reload() {
   std::string error = load();
   if (!error.empty()) {
     // Whatever was read, the mtime is remembered so a broken file is not retried in a loop.
-    mtimeNs_ = mtimeOf(options_.path);
+    stamp_ = FileStamp::of(options_.path);
     return error + "; keeping the previous " + std::to_string(users()->users.size()) + " users";
   }
   return "reloaded " + std::to_string(users()->users.size()) + " users from " + options_.path;
@@ -252,10 +266,10 @@ std::string AuthStore::reloadIfChanged() {
   if (options_.path.empty()) {
     return "";
   }
-  int64_t mtime = mtimeOf(options_.path);
+  FileStamp stamp = FileStamp::of(options_.path);
   {
     std::lock_guard<std::mutex> lock(reloadMutex_);
-    if (mtime == mtimeNs_) {
+    if (stamp == stamp_) {
       return "";
     }
   }

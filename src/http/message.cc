@@ -1,5 +1,7 @@
 #include "gatehouse/http/message.h"
 
+#include <string.h> // explicit_bzero
+
 namespace gatehouse::http {
 
 namespace {
@@ -37,6 +39,15 @@ std::optional<std::string_view> HeaderList::get(std::string_view name) const {
     }
   }
   return std::nullopt;
+}
+
+void HeaderList::wipe(std::string_view name) {
+  for (auto& f : fields_) {
+    if (equalsIgnoreCase(f.name, name)) {
+      ::explicit_bzero(f.value.data(), f.value.capacity());
+      f.value.clear();
+    }
+  }
 }
 
 size_t HeaderList::count(std::string_view name) const {

@@ -1,5 +1,7 @@
 #include "gatehouse/http/parser.h"
 
+#include <string.h> // explicit_bzero
+
 #include <llhttp.h>
 
 namespace gatehouse::http {
@@ -19,6 +21,7 @@ constexpr char kEmpty[1] = {0};
 struct MessageParser::Callbacks {
   static int onMessageBegin(llhttp_t* p) noexcept {
     MessageParser* self = owner(p);
+    self->wipeCredentials();
     self->request_ = RequestHead{};
     self->response_ = ResponseHead{};
     self->trailers_ = HeaderList{};
@@ -134,7 +137,15 @@ MessageParser::MessageParser(Type type, const ParserLimits& limits, BodySink* si
   // No llhttp_set_lenient_* call, ever: every lenient flag stays off.
 }
 
-MessageParser::~MessageParser() = default;
+MessageParser::~MessageParser() {
+  wipeCredentials();
+}
+
+void MessageParser::wipeCredentials() {
+  // The proxy's own credentials die with the request head; the scratch may hold a part.
+  request_.headers.wipe("proxy-authorization");
+  ::explicit_bzero(fieldValue_.data(), fieldValue_.capacity());
+}
 
 bool MessageParser::keepAlive() const {
   return llhttp_should_keep_alive(&llhttp_->parser) != 0;
@@ -410,6 +421,7 @@ ParseStatus MessageParser::skipBody(uint64_t n) {
 }
 
 void MessageParser::reset() {
+  wipeCredentials();
   llhttp_reset(&llhttp_->parser);
   heldOws_.clear();
   startLineDone_ = false;

@@ -35,24 +35,24 @@ constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
 } // namespace
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
-    : context_(context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
+    : context_(&context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
       id_(context.nextConnectionId++) {
   client_->setHandler(this);
   uv::SocketAddress peer = client_->peerAddress();
   clientAddress_ = peer.toString();
-  lastClientActivity_ = context_.loop.now();
+  lastClientActivity_ = context_->loop.now();
   stateSince_ = lastClientActivity_;
   headStartedAt_ = lastClientActivity_; // the first request head is due from accept
-  context_.connections.insert(this);
+  context_->connections.insert(this);
 }
 
 ClientConnection::~ClientConnection() {
-  context_.counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
+  context_->counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
-    : reader(connection.context_.requestLimits, connection),
-      exchange(connection.context_, connection, *connection.client_, connection.record(),
+    : reader(connection.context_->requestLimits, connection),
+      exchange(*connection.context_, connection, *connection.client_, connection.record(),
                connection.flow_) {}
 
 ClientConnection::RequestWork& ClientConnection::work() {
@@ -99,7 +99,7 @@ void ClientConnection::cancelUpstreamAttempt() {
 
 void ClientConnection::scheduleRelease() {
   if (!machine_.is(State::Closed)) {
-    releaseAt_ = context_.loop.now() + kReleaseIdleStateMs;
+    releaseAt_ = context_->loop.now() + kReleaseIdleStateMs;
     armTimer();
   }
 }
@@ -114,6 +114,28 @@ void ClientConnection::releaseIfIdle() {
       record_.reset();
     }
   }
+  followReload();
+}
+
+bool ClientConnection::betweenRequests() const {
+  return machine_.is(State::ReadingHead) &&
+         (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
+                     !work_->reader.parser().inBody()));
+}
+
+void ClientConnection::followReload() {
+  WorkerContext* next = context_->successor;
+  // Only between requests, and never inside a callback of the request's parts (this runs at
+  // the top of a client read or from the timer): they are rebuilt on the new context.
+  if (next == nullptr || !betweenRequests()) {
+    return;
+  }
+  work_.reset();
+  record_.reset();
+  authMemo_.reset(); // the users may have changed: the next request authenticates again
+  context_->connections.erase(this);
+  context_ = next;
+  context_->connections.insert(this);
 }
 
 std::string_view ClientConnection::clientHost() const {
@@ -169,24 +191,25 @@ void ClientConnection::transition(State next) {
   if (machine_.is(State::Closed)) {
     return; // Closed is final
   }
-  log::diag().trace("c{}.{} {} -> {}", context_.workerIndex, id_, stateName(machine_.state()),
+  log::diag().trace("c{}.{} {} -> {}", context_->workerIndex, id_, stateName(machine_.state()),
                     stateName(next));
   machine_.to(next);
-  stateSince_ = context_.loop.now();
+  stateSince_ = context_->loop.now();
 }
 
 std::string ClientConnection::nextRequestId() {
-  return std::to_string(context_.workerIndex) + "." + std::to_string(id_) + "." +
+  return std::to_string(context_->workerIndex) + "." + std::to_string(id_) + "." +
          std::to_string(++requestCount_);
 }
 
 // ---- reading requests ----------------------------------------------------------------------
 
 void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
-  lastClientActivity_ = context_.loop.now();
+  lastClientActivity_ = context_->loop.now();
   if (machine_.is(State::Draining)) {
     return; // lingering close: discard
   }
+  followReload(); // a keep-alive connection's next request runs on the newest configuration
   reader().feed(data);
   updateClientReading();
   armTimer();
@@ -198,7 +221,7 @@ ReadMode ClientConnection::readMode() const {
 
 void ClientConnection::onReaderHeadBegins() {
   if (requestCount_ > 0) {
-    headStartedAt_ = context_.loop.now(); // the first request's head is due from accept
+    headStartedAt_ = context_->loop.now(); // the first request's head is due from accept
   }
 }
 
@@ -214,7 +237,7 @@ void ClientConnection::onReaderError(bool inBody) {
 }
 
 void ClientConnection::onReaderDiscardOverflow() {
-  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_.workerIndex, id_,
+  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_->workerIndex, id_,
                    kMaxDiscardBytes);
   closeNow(false, ConnectionEnd::Drained);
 }
@@ -255,7 +278,7 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
   rec.target = http::withoutUserinfo(request.target); // never a password in a log line
   flow_.clientMinor = request.versionMinor;
   flow_.clientKeepAlive =
-      !context_.draining && !http::wantsClose(request.headers, request.versionMinor);
+      !context_->draining && !http::wantsClose(request.headers, request.versionMinor);
   flow_.isHead = request.method == "HEAD";
   if (auto expect = request.headers.get("expect");
       expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&
@@ -288,8 +311,8 @@ void ClientConnection::onRequestHead(std::string_view sameRead) {
     identity.certificateSubject =
         identity.certificate != 0 ? session->clientSubject() : std::string();
   }
-  work().policyRun = std::make_unique<policy::PolicyRun>(*context_.policy, request, identity,
-                                                         facts(), authMemo_, context_.loop.now());
+  work().policyRun = std::make_unique<policy::PolicyRun>(*context_->policy, request, identity,
+                                                         facts(), authMemo_, context_->loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
     // An off-loop check finished: this runs from the loop, outside the reader's feed().
     onPolicyVerdict(v);
@@ -311,7 +334,7 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
     return;
   }
   ExchangeRecord& rec = record();
-  rec.decidedMs = context_.loop.now();
+  rec.decidedMs = context_->loop.now();
   rec.user = facts().user;
   rec.claimedUser = facts().claimedUser;
   rec.rule = facts().rule;
@@ -446,8 +469,8 @@ void ClientConnection::finishExchange() {
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
   resetExchange();
-  headStartedAt_ = context_.loop.now();
-  lastClientActivity_ = context_.loop.now();
+  headStartedAt_ = context_->loop.now();
+  lastClientActivity_ = context_->loop.now();
   drainPending();
 }
 
@@ -470,7 +493,7 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_.config.splice);
+  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
   std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();
@@ -481,7 +504,7 @@ void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
   record().bytesIn += tunnel.bytesFromClient();
   record().bytesOut += tunnel.bytesToClient();
   if (tunnel.spliced()) {
-    context_.counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
+    context_->counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
   }
   log::diag().debug("{} tunnel to {} ended: {}{}", record().id, record().upstreamAddress,
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
@@ -533,12 +556,12 @@ void ClientConnection::respondError(ErrorAnswer answer) {
                                                   ? discardRequest()
                                                   : !facts().isConnect && finishBodylessRequest());
   AnswerContext where;
-  where.statusMode = context_.config.statusMode;
-  where.pseudonym = context_.pseudonym;
+  where.statusMode = context_->config.statusMode;
+  where.pseudonym = context_->pseudonym;
   const std::string target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
   where.target = target;
   where.accept = requestDetail().accept;
-  where.nowMs = context_.loop.now();
+  where.nowMs = context_->loop.now();
   std::string page = answerError(record(), std::move(answer), where, !keep);
   respondLocal(std::move(page), record().status, !keep);
 }
@@ -572,7 +595,7 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
 
 void ClientConnection::finishRecord() {
   if (record_) {
-    record_->finish(clientAddress_, context_.loop.now());
+    record_->finish(clientAddress_, context_->loop.now());
   }
 }
 
@@ -608,7 +631,7 @@ void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
   }
   // Every byte is with the kernel and our FIN is out: the linger clock starts now.
   shutdownDone_ = true;
-  stateSince_ = context_.loop.now();
+  stateSince_ = context_->loop.now();
   armTimer();
 }
 
@@ -618,7 +641,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   case State::ReadingHead:
     if (headStarted()) {
       log::diag().debug("c{}.{} client {} closed in the middle of a request head",
-                        context_.workerIndex, id_, clientAddress_);
+                        context_->workerIndex, id_, clientAddress_);
     }
     closeNow(false, ConnectionEnd::ClientClosed);
     return;
@@ -653,7 +676,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   if (machine_.is(State::Closed)) {
     return;
   }
-  log::diag().debug("c{}.{} closing in {}: {}", context_.workerIndex, id_,
+  log::diag().debug("c{}.{} closing in {}: {}", context_->workerIndex, id_,
                     stateName(machine_.state()), connectionEndName(reason));
   machine_.close(reason);
   cancelUpstreamAttempt();
@@ -664,7 +687,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
   authMemo_.reset(); // wiped in its destructor
-  context_.connections.erase(this);
+  context_->connections.erase(this);
   client_->setHandler(this);
   if (reset) {
     client_->closeWithReset();
@@ -681,14 +704,14 @@ void ClientConnection::onStreamClosed(uv::TcpStream&) {
 void ClientConnection::onStreamFilterFailed(uv::TcpStream&, uv::FilterStatus status,
                                             const std::string& detail) {
   if (status != uv::FilterStatus::WrongProtocol || !machine_.is(State::ReadingHead)) {
-    log::diag().info("c{}.{} TLS with client {} failed: {}", context_.workerIndex, id_,
+    log::diag().info("c{}.{} TLS with client {} failed: {}", context_->workerIndex, id_,
                      clientAddress_, detail);
     closeNow(false, ConnectionEnd::TlsFailed);
     return;
   }
   // Plain HTTP on the TLS port: answer in plain text, as nginx does, and say what to change.
   client_->removeFilter();
-  startBareRecord(context_.loop.now());
+  startBareRecord(context_->loop.now());
   respondError(ProxyError::PlainHttpOnTlsPort, Phase::Tls,
                "plain HTTP sent to the TLS port; use https:// for the proxy URL");
 }
@@ -708,7 +731,7 @@ void ClientConnection::handleClosed() {
 ConnectionClock ClientConnection::clock() const {
   ConnectionClock c;
   c.state = machine_.state();
-  c.now = context_.loop.now();
+  c.now = context_->loop.now();
   c.stateSince = stateSince_;
   c.lastClientActivity = lastClientActivity_;
   c.headStartedAt = headStartedAt_;
@@ -728,7 +751,7 @@ ConnectionClock ClientConnection::clock() const {
 }
 
 DeadlineLimits ClientConnection::limits() const {
-  const auto& config = context_.config;
+  const auto& config = context_->config;
   return {.requestHeadTimeoutMs = config.requestHeadTimeoutMs,
           .idleTimeoutMs = config.idleTimeoutMs,
           .dnsTimeoutMs = config.dnsTimeoutMs,
@@ -749,7 +772,7 @@ void ClientConnection::armTimer() {
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
-  if (releaseAt_ != 0 && context_.loop.now() >= releaseAt_) {
+  if (releaseAt_ != 0 && context_->loop.now() >= releaseAt_) {
     releaseIfIdle(); // then the state's own deadline below
   }
   Expiry expiry = expiredDeadline(clock(), limits());
@@ -761,7 +784,7 @@ void ClientConnection::onTimer(uv::Timer&) {
     respondError(expiry.error, expiry.phase, std::move(expiry.detail));
     return;
   case Expiry::Kind::IdleClose:
-    log::diag().debug("c{}.{} idle keep-alive connection closed", context_.workerIndex, id_);
+    log::diag().debug("c{}.{} idle keep-alive connection closed", context_->workerIndex, id_);
     closeNow(expiry.reset, expiry.end);
     return;
   case Expiry::Kind::DnsTimeout:
@@ -776,7 +799,7 @@ void ClientConnection::onTimer(uv::Timer&) {
     return;
   case Expiry::Kind::DrainProgress:
     drainQueueSeen_ = client_->writeQueueSize(); // give it another period
-    stateSince_ = context_.loop.now();
+    stateSince_ = context_->loop.now();
     break;
   case Expiry::Kind::DrainStalled:
   case Expiry::Kind::Lingered:

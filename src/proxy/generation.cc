@@ -9,7 +9,7 @@
 
 namespace gatehouse::proxy {
 
-GenerationPtr loadGeneration(config::Config config, uint64_t number) {
+GenerationPtr loadGeneration(config::Config config, uint64_t number, const Generation* previous) {
   auto generation = std::make_shared<Generation>();
   // The policy first: its errors name the file and line of the [[rule]] at fault.
   generation->egressPolicy = policy::EgressPolicy::compile(config);
@@ -45,7 +45,11 @@ GenerationPtr loadGeneration(config::Config config, uint64_t number) {
     options.groupHelperConcurrency = static_cast<unsigned>(config.groupHelperConcurrency);
     options.groupTtlMs = config.groupCacheTtlMs;
     options.groupNegativeTtlMs = config.groupNegativeTtlMs;
-    generation->authStore = std::make_shared<auth::AuthStore>(options); // throws if unreadable
+    if (previous != nullptr && previous->authStore && previous->authStore->unchangedFor(options)) {
+      generation->authStore = previous->authStore; // same settings and files: nothing to re-read
+    } else {
+      generation->authStore = std::make_shared<auth::AuthStore>(options); // throws if unreadable
+    }
   }
   if (!config.tlsListen.empty()) {
     // Throws naming the file on a bad certificate, key, a key that does not match, or a bad CA.

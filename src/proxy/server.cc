@@ -118,6 +118,9 @@ void Server::publishAddresses() {
   for (const auto& l : listeners_) {
     (l.tls ? boundTls_ : bound_).push_back(l.address);
   }
+  if (generation_) {
+    published_.store(std::make_shared<const Published>(Published{generation_->config, bound_}));
+  }
 }
 
 std::string Server::pseudonymFor(const config::Config& config) const {
@@ -206,6 +209,7 @@ void Server::reload(GenerationPtr next) {
   }
   pseudonym_ = pseudonymFor(config);
   generation_ = std::move(next);
+  publishAddresses(); // the admin listener's /proxy.pac follows the new configuration
   std::vector<std::future<void>> swapped;
   for (unsigned w = 0; w < workers_.size(); ++w) {
     std::vector<Worker::Listener> mine;

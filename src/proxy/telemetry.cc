@@ -89,6 +89,8 @@ std::string_view refusalLabel(auth::Refusal refusal) {
     return "malformed_base64";
   case auth::Refusal::MissingColon:
     return "missing_colon";
+  case auth::Refusal::ControlCharacter:
+    return "control_character";
   case auth::Refusal::UnknownUser:
     return "unknown_user";
   case auth::Refusal::WrongPassword:
@@ -97,6 +99,12 @@ std::string_view refusalLabel(auth::Refusal refusal) {
     return "unsupported_hash";
   case auth::Refusal::Throttled:
     return "throttled";
+  case auth::Refusal::HelperFailure:
+    return "helper_failure";
+  case auth::Refusal::BackendBusy:
+    return "backend_busy";
+  case auth::Refusal::BackendUnavailable:
+    return "backend_unavailable";
   }
   return "none";
 }

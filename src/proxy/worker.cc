@@ -90,11 +90,15 @@ std::unique_ptr<Worker::Epoch> Worker::makeEpoch(GenerationPtr generation, std::
   context.upstreamTls = generation->upstreamTls;
   context.draining = draining_;
   if (generation->authStore) {
-    epoch->authenticator = std::make_unique<auth::Authenticator>(*loop_, *generation->authStore);
-    context.authenticator = epoch->authenticator.get();
-    if (telemetry_ != nullptr) {
-      epoch->authenticator->countCacheHitsIn(&telemetry_->authCacheHits());
+    if (current_ && current_->generation->authStore == generation->authStore) {
+      epoch->authenticator = current_->authenticator;
+    } else {
+      epoch->authenticator = std::make_shared<auth::Authenticator>(*loop_, *generation->authStore);
+      if (telemetry_ != nullptr) {
+        epoch->authenticator->countCacheHitsIn(&telemetry_->authCacheHits());
+      }
     }
+    context.authenticator = epoch->authenticator.get();
   }
   context.telemetry = telemetry_;
   policy::StandardPolicyOptions checks;
@@ -182,6 +186,11 @@ void Worker::adoptOnLoop(GenerationPtr generation, std::string pseudonym) {
   pool_->closeAll();
   retired_.push_back(std::move(current_));
   current_ = std::move(next);
+  // Every retired context points at the newest, so a connection moving on never lands on one
+  // that is about to be freed (a retired context is freed only once it has no connections).
+  for (auto& epoch : retired_) {
+    epoch->context->successor = current_->context.get();
+  }
   proxyReaders_->setTimeoutMs(current_->generation->config->requestHeadTimeoutMs);
 }
 

@@ -63,6 +63,19 @@ struct AuthOptions {
   unsigned groupHelperConcurrency = 0;
   uint64_t groupTtlMs = 5 * 60 * 1000;
   uint64_t groupNegativeTtlMs = 60 * 1000;
+  bool operator==(const AuthOptions&) const = default;
+};
+
+// What tells a file changed without reading it. The change time is in it because tools that
+// deploy files (rsync -t, cp -p) keep the modification time of a new content.
+struct FileStamp {
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t size = -1;
+  int64_t mtimeNs = 0;
+  int64_t ctimeNs = 0;
+  static FileStamp of(const std::string& path); // all zero (size -1) when it cannot be read
+  bool operator==(const FileStamp&) const = default;
 };
 
 // htgroup text ("group: user1 user2" per line): group -> members. Bad lines are reported in
@@ -86,6 +99,10 @@ public:
   // Reloads when the file's modification time changed; returns an empty string otherwise.
   std::string reloadIfChanged();
   const std::vector<std::string>& lastWarnings() const { return warnings_; }
+  // True when a store built from `options` now would load exactly this one: the same settings
+  // and files that did not change since they were read. A reload then keeps this store (no
+  // re-parse, and the failure counters behind throttling carry on).
+  bool unchangedFor(const AuthOptions& options);
 
   // The group file's table (empty without one), loaded at start.
   std::shared_ptr<const GroupTable> groups() const { return groups_; }
@@ -104,7 +121,8 @@ private:
   AuthOptions options_;
   std::atomic<std::shared_ptr<const UserTable>> users_;
   std::vector<std::string> warnings_;
-  int64_t mtimeNs_ = 0;
+  FileStamp stamp_;      // the user file as last read
+  FileStamp groupStamp_; // the group file as read at start
   uint64_t generation_ = 0;
   std::mutex reloadMutex_;
   std::shared_ptr<const GroupTable> groups_;

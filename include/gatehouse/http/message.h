@@ -39,6 +39,9 @@ public:
   std::vector<std::string_view> tokens(std::string_view name) const;
   // True when some line of the field lists `token` (case-insensitive).
   bool hasToken(std::string_view name, std::string_view token) const;
+  // Zeroes the values of every line of `name` (their whole capacity) before they are freed:
+  // for fields that carry credentials (Proxy-Authorization).
+  void wipe(std::string_view name);
 
 private:
   std::vector<Header> fields_;

@@ -89,6 +89,8 @@ private:
   enum class Phase { Head, Body, Done };
 
   ParseStatus fail(int status, std::string reason);
+  // Zeroes Proxy-Authorization values and the field scratch (new message, reset, destruction).
+  void wipeCredentials();
   ParseStatus onHeadParsed();
   bool validateFraming();
 

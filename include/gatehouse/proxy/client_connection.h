@@ -62,6 +62,11 @@ private:
   ~ClientConnection() override;
 
   void transition(State next);
+  // Waiting for a next request of which no byte has come (none kept, no head begun).
+  bool betweenRequests() const;
+  // After a SIGHUP: moves a connection that is between requests to the configuration now in
+  // place (running requests and tunnels finish on the one they began with).
+  void followReload();
   // The one timer follows connection_deadlines.h: clock() is what it looks at.
   ConnectionClock clock() const;
   DeadlineLimits limits() const;
@@ -134,7 +139,7 @@ private:
   // TunnelEvents
   void onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) override;
 
-  WorkerContext& context_;
+  WorkerContext* context_; // moves to a reload's successor between requests
   uv::TcpStream* client_;
   uv::Timer* timer_;
   int openHandles_ = 2;

@@ -91,6 +91,9 @@ struct WorkerContext {
   // Set when the worker closes (upstream connections then stay out of the shared pool) and
   // when a reload retires this context.
   bool stopping = false;
+  // Set on a context a reload retired: the one now in place, which its connections move to
+  // between requests (the worker keeps it pointing at the newest).
+  WorkerContext* successor = nullptr;
   // SIGTERM: the proxy no longer accepts and exits once connections are gone. A connection
   // should answer its next response with Connection: close and close when idle.
   bool draining = false;

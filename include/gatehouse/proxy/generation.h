@@ -1,7 +1,8 @@
 #pragma once
 // One generation of configuration: the frozen config and everything a start loads from the
 // files it names. Built off the event loops (at start, on SIGHUP, by --check), then shared
-// read-only by every worker; connections keep the generation they were accepted under.
+// read-only by every worker. A request runs under the generation in place when it began;
+// keep-alive connections move to a newer one between requests.
 
 #include <cstdint>
 #include <memory>
@@ -32,8 +33,11 @@ using GenerationPtr = std::shared_ptr<const Generation>;
 // TLS listener's certificate and key (and that they match), the client CA, the upstream CA,
 // and compiles the egress policy (hosts files included), refusing an open proxy on a public
 // address. Throws std::runtime_error (config::ConfigError for the policy, with file:line)
-// naming the file on the first failure. `number` labels the result.
-GenerationPtr loadGeneration(config::Config config, uint64_t number = 1);
+// naming the file on the first failure. `number` labels the result. With `previous` (a
+// reload), its authentication store is kept when the settings and files it read are
+// unchanged: a SIGHUP then neither re-parses a large user file nor resets the throttling.
+GenerationPtr loadGeneration(config::Config config, uint64_t number = 1,
+                             const Generation* previous = nullptr);
 
 // What --check adds to loadGeneration: places a start opens for writing (the access log).
 // Returns problems as lines ("" when none); a start would fail on each.

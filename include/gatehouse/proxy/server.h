@@ -49,8 +49,15 @@ public:
   }
   // Client connections open across workers.
   size_t openConnections() const;
-  // The addresses actually bound, in listen order.
+  // The addresses actually bound, in listen order (main thread; others read published()).
   const std::vector<uv::SocketAddress>& boundAddresses() const { return bound_; }
+  // What other threads (the admin listener) read while a reload may be replacing it: the
+  // configuration in place and the plain listeners' addresses, swapped as one.
+  struct Published {
+    std::shared_ptr<const config::Config> config;
+    std::vector<uv::SocketAddress> bound;
+  };
+  std::shared_ptr<const Published> published() const { return published_.load(); }
   const std::string& pseudonym() const { return pseudonym_; }
   const SharedCounters& counters() const { return counters_; }
   const config::Config& config() const { return *generation_->config; }
@@ -96,6 +103,7 @@ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<unsigned> finishedWorkers_{0};
+  std::atomic<std::shared_ptr<const Published>> published_;
 };
 
 } // namespace gatehouse::proxy

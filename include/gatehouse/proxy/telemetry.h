@@ -57,7 +57,8 @@ inline constexpr std::array<std::string_view, 6> kStatusClasses = {"1xx", "2xx",
 size_t statusClass(int status);
 
 // auth::Refusal values as metric labels (index: the enum's value).
-inline constexpr size_t kRefusalCount = static_cast<size_t>(auth::Refusal::Throttled) + 1;
+inline constexpr size_t kRefusalCount =
+    static_cast<size_t>(auth::Refusal::BackendUnavailable) + 1; // the last Refusal
 // The refusal an AuthRequired/AuthThrottled record's detail names ("auth: <describe>..."),
 // or Refusal::None when it names none.
 auth::Refusal refusalFromDetail(std::string_view detail);

@@ -68,7 +68,9 @@ private:
   // its last connection closed.
   struct Epoch {
     GenerationPtr generation;
-    std::unique_ptr<auth::Authenticator> authenticator;
+    // Shared with the next epoch when a reload kept the authentication store (its cache of
+    // checked credentials and its helper processes carry on).
+    std::shared_ptr<auth::Authenticator> authenticator;
     std::unique_ptr<policy::PolicyChain> policy;
     std::unique_ptr<WorkerContext> context;
     int emptySweeps = 0; // consecutive sweeps that found it without connections

@@ -12,6 +12,7 @@
 #include "../support/proxy_harness.h"
 #include "gatehouse/admin/admin_server.h"
 #include "gatehouse/auth/basic_credentials.h"
+#include "gatehouse/proxy/generation.h"
 
 using namespace gatehouse::test;
 using gatehouse::admin::AdminServer;
@@ -218,6 +219,27 @@ TEST_CASE("admin: /proxy.pac evaluates as configured in pacparser") {
                "127.10.3.4 DIRECT\n"
                "127.11.0.1 PROXY proxy.example.test:3128\n"
                "other.test PROXY proxy.example.test:3128\n");
+}
+
+TEST_CASE("admin: /proxy.pac follows a reload of the pac settings") {
+  auto config = testConfig();
+  config.pacProxy = "proxy.example.test:3128";
+  config.pacDirectDomains = {"before.test"};
+  AdminFixture f(config);
+  Response before = f.get("/proxy.pac");
+  REQUIRE(before.status == 200);
+  CHECK(before.body.find("before.test") != std::string::npos);
+
+  gatehouse::proxy::Server& server = f.proxy.server();
+  gatehouse::config::Config next = server.config();
+  next.pacDirectDomains = {"after.test"};
+  next.pacProxy = "proxy2.example.test:3128";
+  server.reload(gatehouse::proxy::loadGeneration(next, 2, server.generation().get()));
+  Response after = f.get("/proxy.pac");
+  REQUIRE(after.status == 200);
+  CHECK(after.body.find("after.test") != std::string::npos);
+  CHECK(after.body.find("before.test") == std::string::npos);
+  CHECK(after.body.find("proxy2.example.test:3128") != std::string::npos);
 }
 
 TEST_CASE("live view: recent exchanges as JSON, one by id, never credentials") {

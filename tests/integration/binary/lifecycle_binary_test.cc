@@ -10,6 +10,7 @@
 #include <future>
 #include <sstream>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -135,6 +136,10 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   proxy.signal(SIGHUP);
   CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
   CHECK(connectStatus(port, target) == 200);
+  // A keep-alive connection that served a request under generation 2...
+  Socket kept = Socket::connectTo(port);
+  kept.sendAll("GET http://" + target + "/ HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  CHECK(readResponse(kept).status == 200);
 
   // A tunnel opened under generation 2 keeps working after generation 3 forbids its port.
   Socket tunnel = Socket::connectTo(port);
@@ -146,6 +151,12 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   CHECK(connectStatus(port, target) == 403);
   tunnel.sendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(readResponse(tunnel).body == "ok");
+  // ...takes generation 3's settings at its next request: its CONNECT is refused now.
+  kept.sendAll("CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  Response refusedOnKept = readResponse(kept);
+  CHECK(refusedOnKept.status == 403);
+  CHECK(refusedOnKept.body.find("CONNECT") != std::string::npos);
+  kept.close();
 
   // A broken file: refused with file and line; generation 3 stays.
   writeTempFile("reload.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 1\nconect_ports = \"1\"\n");
@@ -169,12 +180,13 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   CHECK(getStatus(second, upstream) == 200);
   CHECK(refusedWithin5s(port));
 
+  tunnel.close(); // else the drain below waits drain_timeout for it
   proxy.signal(SIGTERM);
   CHECK(proxy.wait() == 0);
 }
 
-TEST_CASE("SIGTERM lets a running 256 MiB download finish, refuses new connections, exits 0") {
-  constexpr size_t kSize = 256u << 20;
+TEST_CASE("SIGTERM lets a running 1 GiB download finish, refuses new connections, exits 0") {
+  constexpr size_t kSize = 1u << 30;
   constexpr size_t kBlock = 1u << 20;
   FakeUpstream upstream([](UpstreamPeer& peer) {
     peer.readHead();
@@ -202,7 +214,9 @@ TEST_CASE("SIGTERM lets a running 256 MiB download finish, refuses new connectio
   proxy.signal(SIGTERM);
   CHECK_FALSE(proxy.waitForLine("SIGTERM: draining").empty());
   CHECK(refusedWithin5s(port));
-  // The rest at a paced read (about 64 MiB/s, so the drain is really waiting for it).
+  // The next 128 MiB at a paced read (about 64 MiB/s, so the drain is really waiting for the
+  // client, with the proxy's buffers full), then the rest as fast as it comes.
+  constexpr size_t kPaced = 128u << 20;
   bool intact = true;
   auto started = std::chrono::steady_clock::now();
   while (received < kSize) {
@@ -211,10 +225,11 @@ TEST_CASE("SIGTERM lets a running 256 MiB download finish, refuses new connectio
       break;
     }
     received += data.size();
-    auto due = started + std::chrono::microseconds(received / 64);
-    std::this_thread::sleep_until(due);
+    if (received < kPaced) {
+      std::this_thread::sleep_until(started + std::chrono::microseconds(received / 64));
+    }
     if (std::chrono::steady_clock::now() - started > std::chrono::seconds(30)) {
-      intact = false;
+      intact = false; // the drain_timeout would have cut it
       break;
     }
   }
@@ -491,4 +506,53 @@ TEST_CASE("SIGHUP reloads the egress rules - a broken rule keeps the running one
   std::string refused = proxy.waitForLine("reload refused");
   CHECK(refused.find(path + ":") != std::string::npos);
   CHECK(getStatus(port, upstream) == 403);
+}
+
+TEST_CASE("an auth helper inherits no descriptor of the proxy: no socket, no log file") {
+  FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
+  const std::string listing = writeTempFile("helper-fds.txt", "");
+  const std::string log = writeTempFile("helper-fds-access.log", "");
+  // The helper lists its descriptors above stdio (its own listing of /proc excepted), then
+  // says OK to everyone.
+  const std::string helper = writeTempFile("fd-helper.py", R"(#!/usr/bin/python3
+import os, sys
+fds = {}
+for n in os.listdir('/proc/self/fd'):
+    try:
+        fds[int(n)] = os.readlink('/proc/self/fd/' + n)
+    except OSError:
+        pass
+with open(sys.argv[1], 'w') as out:
+    for n, target in sorted(fds.items()):
+        if n > 2 and not target.startswith('/proc/'):
+            out.write('%d %s\n' % (n, target))
+    out.write('done\n')
+for line in sys.stdin:
+    print('OK', flush=True)
+)");
+  REQUIRE(::chmod(helper.c_str(), 0755) == 0);
+  const std::string config = writeTempFile(
+      "helper-fds.toml", "listen = [\"127.0.0.1:0\"]\nworkers = 1\ndns_servers = \"" + dnsOff() +
+                             "\"\naccess_log = \"" + log + "\"\nauth_helper = [\"" + helper +
+                             "\", \"" + listing + "\"]\n");
+  GatehouseProcess proxy({"--config", config});
+  uint16_t port = proxy.waitForPort();
+  REQUIRE(port != 0);
+  // Connections open while the helper starts: the client's, and an idle one to the proxy.
+  Socket idle = Socket::connectTo(port);
+  Socket client = Socket::connectTo(port);
+  client.sendAll("GET http://" + upstream.hostPort() + "/ HTTP/1.1\r\nHost: " +
+                 upstream.hostPort() + "\r\nProxy-Authorization: Basic YWxpY2U6c2VjcmV0\r\n\r\n");
+  CHECK(readResponse(client).status == 200);
+  std::string seen;
+  for (int i = 0; i < 250 && seen.find("done\n") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    seen = readFile(listing);
+  }
+  INFO(seen);
+  CHECK(seen == "done\n");
+  proxy.signal(SIGTERM);
+  idle.close();
+  client.close();
+  CHECK(proxy.wait() == 0);
 }

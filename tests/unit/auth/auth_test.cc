@@ -2,6 +2,11 @@
 // `htpasswd -nb -B/-5/-2/-m/-s user 'pa:ss'` and `openssl passwd -1/-apr1`.
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gatehouse/auth/basic_credentials.h"
 #include "gatehouse/auth/password_hash.h"
@@ -113,6 +118,38 @@ TEST_CASE("an unreadable user file is a start-up error") {
   AuthOptions options;
   options.path = "/nonexistent/users.htpasswd";
   CHECK_THROWS_WITH(AuthStore(options), Catch::Contains("cannot read"));
+}
+
+TEST_CASE("a reload keeps the auth store only while its settings and files are unchanged") {
+  char dir[] = "/tmp/gatehouse-store-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/users";
+  auto write = [&](const std::string& text) { std::ofstream(path, std::ios::trunc) << text; };
+  write("alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"); // "password"
+  AuthOptions options;
+  options.path = path;
+  AuthStore store(options);
+  CHECK(store.unchangedFor(options));
+
+  AuthOptions otherRealm = options;
+  otherRealm.realm = "elsewhere";
+  CHECK_FALSE(store.unchangedFor(otherRealm));
+
+  // New content with the old modification time (as rsync -t or cp -p deploy a file): the
+  // change time still tells.
+  struct stat before {};
+  REQUIRE(::stat(path.c_str(), &before) == 0);
+  write("bob:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n");
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+  CHECK_FALSE(store.unchangedFor(options));
+  CHECK(store.reloadIfChanged().find("reloaded 1 users") != std::string::npos);
+  CHECK(store.users()->users.count("bob") == 1);
+  CHECK(store.unchangedFor(options));
+
+  std::remove(path.c_str());
+  CHECK_FALSE(store.unchangedFor(options)); // gone: a reload must fail as a start would
+  ::rmdir(dir);
 }
 
 TEST_CASE("constant-time comparison") {

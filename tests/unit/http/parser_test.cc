@@ -262,3 +262,22 @@ TEST_CASE("parser: a request that asked for an upgrade and got none is followed 
   CHECK(second.front() == ParseStatus::HeadComplete);
   CHECK(parser.request().target == "http://a/next");
 }
+
+TEST_CASE("parser wipes Proxy-Authorization values when the message is done with") {
+  Collect sink;
+  MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+  const std::string secret = "Basic YWxpY2U6YS12ZXJ5LWxvbmctc2VjcmV0LXBhc3N3b3Jk";
+  auto statuses =
+      feed(parser, "GET http://a/ HTTP/1.1\r\nHost: a\r\nProxy-Authorization: " + secret +
+                       "\r\nAuthorization: Bearer origin-token-stays\r\n\r\n");
+  REQUIRE(statuses.at(0) == ParseStatus::HeadComplete);
+  const std::string& value = parser.request().headers.fields()[1].value;
+  REQUIRE(value == secret);
+  const char* bytes = value.data();
+  const size_t capacity = value.capacity();
+  parser.reset(); // as the connection does between requests
+  // The string still owns its buffer (cleared, not freed): every byte of it is zero now.
+  CHECK(std::all_of(bytes, bytes + capacity, [](char c) { return c == 0; }));
+  // Only the proxy's own credentials: the origin's Authorization is the client's business.
+  CHECK(parser.request().headers.fields()[2].value == "Bearer origin-token-stays");
+}

@@ -2,6 +2,7 @@
 // bound, and the per-client limit on diagnostic lines.
 
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/exchange_record.h"
@@ -93,6 +94,20 @@ TEST_CASE("telemetry: auth refusal reasons come from the record's detail", "[tel
   CHECK(refusalFromDetail("auth: wrong passwordX") == Refusal::None);
   CHECK(refusalFromDetail("connect port 25 denied") == Refusal::None);
   CHECK(refusalLabel(Refusal::UnknownUser) == "unknown_user");
+}
+
+TEST_CASE("telemetry: every auth refusal has its own metric label", "[telemetry]") {
+  // A refusal added to the enum but not here was counted as "none", or not at all (the helper
+  // and backend refusals were missing from the metrics until this test).
+  std::set<std::string_view> labels;
+  for (size_t r = 1; r < kRefusalCount; ++r) {
+    auto refusal = static_cast<Refusal>(r);
+    INFO(describe(refusal));
+    CHECK(refusalLabel(refusal) != "none");
+    CHECK(labels.insert(refusalLabel(refusal)).second);
+    CHECK(refusalFromDetail(std::string("auth: ") + describe(refusal)) == refusal);
+  }
+  CHECK(kRefusalCount == static_cast<size_t>(Refusal::BackendUnavailable) + 1);
 }
 
 TEST_CASE("telemetry: diagnostic lines are limited per client address", "[telemetry]") {
