@@ -106,8 +106,7 @@ void ClientConnection::scheduleRelease() {
 
 void ClientConnection::releaseIfIdle() {
   releaseAt_ = 0;
-  const bool idle = machine_.is(State::ReadingHead) && work_ && !work_->reader.hasKept() &&
-                    !work_->reader.parser().headStarted() && !work_->reader.parser().inBody();
+  const bool idle = work_ && betweenRequests();
   if (idle || machine_.is(State::Tunneling)) {
     work_.reset();
     if (idle) {
