@@ -102,10 +102,11 @@ void logStarted(const gatehouse::proxy::Server& server, spdlog::logger& log) {
 template <typename LoadConfig>
 void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfig,
                          uint64_t& nextGeneration, spdlog::logger& log) {
+  const auto began = std::chrono::steady_clock::now();
+  const GenerationPtr previous = server.generation();
   GenerationPtr next;
   try {
-    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration,
-                                            server.generation().get());
+    next = gatehouse::proxy::loadGeneration(loadConfig(), nextGeneration, previous.get());
     for (const std::string& line :
          gatehouse::proxy::settingsNeedingRestart(server.config(), *next->config)) {
       log.warn("SIGHUP: {}", line);
@@ -123,13 +124,17 @@ void reloadConfiguration(gatehouse::proxy::Server& server, LoadConfig& loadConfi
       log.warn("{}", warning);
     }
   }
-  if (next->tlsServer) {
+  if (next->tlsServer && next->tlsServer != previous->tlsServer) {
     log.info("TLS certificate reloaded from {}", next->config->tlsCert);
   }
   gatehouse::log::diag().set_level(spdlog::level::from_str(next->config->logLevel));
-  log.info("SIGHUP: configuration reloaded (generation {}); new connections use it, open ones "
-           "move to it at their next request (running requests and tunnels finish as they began)",
-           next->number);
+  const auto tookMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - began)
+                          .count();
+  log.info("SIGHUP: configuration reloaded (generation {}, {} ms); new connections use it, open "
+           "ones move to it at their next request (running requests and tunnels finish as they "
+           "began)",
+           next->number, tookMs);
 }
 
 // SIGTERM/SIGINT: stop accepting, wait up to drain_timeout for the open connections, then

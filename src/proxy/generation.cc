@@ -9,6 +9,15 @@
 
 namespace gatehouse::proxy {
 
+TlsSources TlsSources::of(std::vector<std::string> paths) {
+  TlsSources sources;
+  for (const std::string& path : paths) {
+    sources.stamps.push_back(auth::FileStamp::of(path));
+  }
+  sources.paths = std::move(paths);
+  return sources;
+}
+
 GenerationPtr loadGeneration(config::Config config, uint64_t number, const Generation* previous) {
   auto generation = std::make_shared<Generation>();
   // The policy first: its errors name the file and line of the [[rule]] at fault.
@@ -52,11 +61,25 @@ GenerationPtr loadGeneration(config::Config config, uint64_t number, const Gener
     }
   }
   if (!config.tlsListen.empty()) {
-    // Throws naming the file on a bad certificate, key, a key that does not match, or a bad CA.
-    generation->tlsServer = std::make_shared<tls::ServerContextHolder>(
-        tls::ServerOptions{config.tlsCert, config.tlsKey, config.tlsClientCa});
+    tls::ServerOptions options{config.tlsCert, config.tlsKey, config.tlsClientCa};
+    generation->tlsServerSources =
+        TlsSources::of({options.certFile, options.keyFile, options.clientCaFile});
+    if (previous != nullptr && previous->tlsServer &&
+        previous->tlsServerSources == generation->tlsServerSources) {
+      generation->tlsServer = previous->tlsServer;
+    } else {
+      // Throws naming the file on a bad certificate, key, a key that does not match, or CA.
+      generation->tlsServer = std::make_shared<tls::ServerContextHolder>(options);
+    }
   }
-  generation->upstreamTls = tls::makeClientContext(config.upstreamCa);
+  generation->upstreamTlsSources =
+      TlsSources::of({config.upstreamCa.empty() ? tls::systemCaFile() : config.upstreamCa});
+  if (previous != nullptr && previous->upstreamTls &&
+      previous->upstreamTlsSources == generation->upstreamTlsSources) {
+    generation->upstreamTls = previous->upstreamTls;
+  } else {
+    generation->upstreamTls = tls::makeClientContext(config.upstreamCa);
+  }
   generation->config = std::make_shared<const config::Config>(std::move(config));
   generation->number = number;
   return generation;

@@ -1,7 +1,9 @@
 #include "gatehouse/tls/tls.h"
 
+#include <cstdlib>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdexcept>
 
@@ -85,6 +87,11 @@ ContextPtr makeClientContext(const std::string& caFile) {
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11);
   return ctx;
+}
+
+std::string systemCaFile() {
+  const char* fromEnvironment = std::getenv(X509_get_default_cert_file_env());
+  return fromEnvironment != nullptr ? fromEnvironment : X509_get_default_cert_file();
 }
 
 ServerContextHolder::ServerContextHolder(ServerOptions options)

@@ -32,6 +32,8 @@ struct ServerOptions {
 ContextPtr makeServerContext(const ServerOptions& options);
 // A client context for origins: verification on, the system store or `caFile`.
 ContextPtr makeClientContext(const std::string& caFile);
+// The CA bundle file the system store loads (SSL_CERT_FILE if set, else OpenSSL's default).
+std::string systemCaFile();
 
 // The listener's current context; reload() swaps it without touching live sessions.
 class ServerContextHolder {

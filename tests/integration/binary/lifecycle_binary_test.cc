@@ -134,7 +134,7 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   writeTempFile("reload.toml",
                 configText("443, " + std::to_string(upstream.port()), "\"127.0.0.1:0\""));
   proxy.signal(SIGHUP);
-  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2,").empty());
   CHECK(connectStatus(port, target) == 200);
   // A keep-alive connection that served a request under generation 2...
   Socket kept = Socket::connectTo(port);
@@ -147,7 +147,7 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   REQUIRE(readResponse(tunnel, true).status == 200);
   writeTempFile("reload.toml", configText("443", "\"127.0.0.1:0\""));
   proxy.signal(SIGHUP);
-  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 3)").empty());
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 3,").empty());
   CHECK(connectStatus(port, target) == 403);
   tunnel.sendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(readResponse(tunnel).body == "ok");
@@ -171,12 +171,12 @@ TEST_CASE("SIGHUP reloads the whole configuration and a broken file keeps the ru
   const std::string secondSpec = "\"127.0.0.1:" + std::to_string(second) + "\"";
   writeTempFile("reload.toml", configText("443", "\"127.0.0.1:0\", " + secondSpec));
   proxy.signal(SIGHUP);
-  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 4)").empty());
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 4,").empty());
   CHECK(getStatus(port, upstream) == 200);
   CHECK(getStatus(second, upstream) == 200);
   writeTempFile("reload.toml", configText("443", secondSpec));
   proxy.signal(SIGHUP);
-  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 5)").empty());
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 5,").empty());
   CHECK(getStatus(second, upstream) == 200);
   CHECK(refusedWithin5s(port));
 
@@ -344,7 +344,7 @@ TEST_CASE("a reload under load loses no request") {
   std::thread b(client);
   for (int generation = 2; generation <= 11; ++generation) {
     proxy.signal(SIGHUP);
-    CHECK_FALSE(proxy.waitForLine("(generation " + std::to_string(generation) + ")").empty());
+    CHECK_FALSE(proxy.waitForLine("(generation " + std::to_string(generation) + ",").empty());
   }
   stop = true;
   a.join();
@@ -495,7 +495,7 @@ TEST_CASE("SIGHUP reloads the egress rules - a broken rule keeps the running one
 
   writeTempFile("rules.toml", configText(deny));
   proxy.signal(SIGHUP);
-  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2)").empty());
+  CHECK_FALSE(proxy.waitForLine("configuration reloaded (generation 2,").empty());
   CHECK(getStatus(port, upstream) == 403); // new connections get the new rules
 
   // A rule with a bad CIDR: refused with file and line, the running rules stay.
