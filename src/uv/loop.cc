@@ -35,6 +35,7 @@ Loop::Loop() : raw_(new uv_loop_t), mailbox_(new Mailbox), readBuffer_(new char[
   if (int rc = uv_loop_init(loopOf(raw_)); rc != 0) {
     throw std::runtime_error(std::string("uv_loop_init: ") + uv_strerror(rc));
   }
+  loopOf(raw_)->data = this; // how a stream finds its Loop without a pointer of its own
   mailbox_->async.data = this;
   if (int rc = uv_async_init(
           loopOf(raw_), &mailbox_->async,

@@ -8,6 +8,7 @@
 #include <new>
 #include <optional>
 #include <sys/socket.h>
+#include <type_traits>
 #include <unistd.h>
 #include <uv.h>
 
@@ -22,23 +23,44 @@ namespace {
 // shutdown requests (heap-allocated per use, so an idle stream carries none) point at this
 // object; libuv completes them (with UV_ECANCELED) before the close callback, which is the
 // only place the object is freed.
+//
+// Every stream is a live connection (both legs of each tunnel), so its size is what an idle
+// connection costs: the handler lives in the handle's data field and the loop in the libuv
+// loop's, and what only some streams have (TLS, a PROXY protocol peer) sits behind one
+// pointer. 280 bytes, a 288-byte allocation (the 304-byte layout took 320).
 struct TcpStreamImpl final : TcpStream {
-  uv_tcp_t handle;
-  Loop* loop;
-  StreamHandler* handler = nullptr;
+  // What few streams have.
+  struct Rare {
+    std::unique_ptr<StreamFilter> filter; // TLS
+    // The client a PROXY protocol header named (a load balancer's connection), reported by
+    // peerAddress() instead of the socket's own peer.
+    std::unique_ptr<SocketAddress> peerOverride;
+  };
+
+  uv_tcp_t handle; // handle.data: the StreamHandler (null until one is set)
+  size_t queuedBytes = 0;
+  uint32_t readLimit = 0; // 0: the whole loop buffer
   bool closing = false;
   bool reading = false;
   bool wantDrain = false;
-  uint32_t readLimit = 0; // 0: the whole loop buffer
   bool connecting = false;
   bool shuttingDown = false;
-  size_t queuedBytes = 0;
-  std::unique_ptr<StreamFilter> filter; // null for plain TCP
-  // The client a PROXY protocol header named (a load balancer's connection), reported by
-  // peerAddress() instead of the socket's own peer. On the heap: inline it cost 136 bytes on
-  // every stream (both legs of each tunnel), and only PROXY protocol clients have one.
-  std::unique_ptr<SocketAddress> peerOverride;
+  std::unique_ptr<Rare> rare;
+
+  Loop* loop() const { return static_cast<Loop*>(handle.loop->data); }
+  StreamHandler* handler() const { return static_cast<StreamHandler*>(handle.data); }
+  StreamFilter* filter() const { return rare ? rare->filter.get() : nullptr; }
+  Rare& rareFields() {
+    if (!rare) {
+      rare = std::make_unique<Rare>();
+    }
+    return *rare;
+  }
 };
+
+// Callbacks get the handle and cast it to the stream: the two share an address.
+static_assert(std::is_standard_layout_v<TcpStreamImpl>);
+static_assert(sizeof(TcpStreamImpl) <= 280, "every connection pays for a stream (both legs)");
 
 int rawWrite(TcpStreamImpl* s, uv_buf_t* bufs, size_t count);
 
@@ -87,44 +109,44 @@ uv_stream_t* asStream(TcpStreamImpl* s) {
 }
 
 void onAlloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
-  auto* s = static_cast<TcpStreamImpl*>(handle->data);
+  auto* s = reinterpret_cast<TcpStreamImpl*>(handle);
   size_t size = s->readLimit != 0 ? s->readLimit : Loop::kReadBufferSize;
-  *buf = uv_buf_init(s->loop->readBuffer(), static_cast<unsigned>(size));
+  *buf = uv_buf_init(s->loop()->readBuffer(), static_cast<unsigned>(size));
 }
 
 void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
-  auto* s = static_cast<TcpStreamImpl*>(stream->data);
-  if (s->closing || s->handler == nullptr) {
+  auto* s = reinterpret_cast<TcpStreamImpl*>(stream);
+  if (s->closing || s->handler() == nullptr) {
     return;
   }
-  if (nread > 0 && s->filter) {
+  if (nread > 0 && s->filter()) {
     std::string plain;
     std::string out;
     FilterStatus status =
-        s->filter->receive(std::string_view(buf->base, static_cast<size_t>(nread)), plain, out);
+        s->filter()->receive(std::string_view(buf->base, static_cast<size_t>(nread)), plain, out);
     if (!out.empty()) {
       uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
       rawWrite(s, &b, 1);
     }
     if (!plain.empty()) {
-      s->handler->onStreamRead(*s, plain);
-      if (s->closing || s->handler == nullptr || !s->filter) {
+      s->handler()->onStreamRead(*s, plain);
+      if (s->closing || s->handler() == nullptr || !s->filter()) {
         return;
       }
     }
     if (status == FilterStatus::Closed) {
       uv_read_stop(stream);
       s->reading = false;
-      s->handler->onStreamReadEnd(*s, UV_EOF);
+      s->handler()->onStreamReadEnd(*s, UV_EOF);
     } else if (status != FilterStatus::Ok) {
       uv_read_stop(stream);
       s->reading = false;
       // A copy: the handler may remove the filter (and its error text) while handling this.
-      const std::string detail = s->filter->error();
-      s->handler->onStreamFilterFailed(*s, status, detail);
+      const std::string detail = s->filter()->error();
+      s->handler()->onStreamFilterFailed(*s, status, detail);
     }
   } else if (nread > 0) {
-    s->handler->onStreamRead(*s, std::string_view(buf->base, static_cast<size_t>(nread)));
+    s->handler()->onStreamRead(*s, std::string_view(buf->base, static_cast<size_t>(nread)));
   } else if (nread < 0) {
     uv_read_stop(stream);
     s->reading = false;
@@ -137,11 +159,11 @@ void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
       }
       // A filter that had ended cleanly stopped reading with it, so this EOF came first:
       // whatever the peer meant to send may have been cut short.
-      if (status == UV_EOF && s->filter) {
+      if (status == UV_EOF && s->filter()) {
         status = kEofTruncated;
       }
     }
-    s->handler->onStreamReadEnd(*s, status);
+    s->handler()->onStreamReadEnd(*s, status);
   }
 }
 
@@ -150,23 +172,23 @@ void onWriteDone(uv_write_t* req, int status) noexcept {
   TcpStreamImpl* s = w->stream;
   s->queuedBytes -= w->size;
   WriteReq::discard(w);
-  if (s->closing || s->handler == nullptr) {
+  if (s->closing || s->handler() == nullptr) {
     return;
   }
   if (status < 0) {
-    s->handler->onStreamWriteError(*s, status);
+    s->handler()->onStreamWriteError(*s, status);
     return;
   }
   if (s->wantDrain && s->writeQueueSize() <= TcpStream::kLowWatermark) {
     s->wantDrain = false;
-    s->handler->onStreamDrained(*s);
+    s->handler()->onStreamDrained(*s);
   }
 }
 
 void onClosed(uv_handle_t* handle) noexcept {
-  auto* s = static_cast<TcpStreamImpl*>(handle->data);
-  if (s->handler) {
-    s->handler->onStreamClosed(*s);
+  auto* s = reinterpret_cast<TcpStreamImpl*>(handle);
+  if (s->handler()) {
+    s->handler()->onStreamClosed(*s);
   }
   delete s;
 }
@@ -175,17 +197,16 @@ void onClosed(uv_handle_t* handle) noexcept {
 
 TcpStream* TcpStream::create(Loop& loop) {
   auto* s = new TcpStreamImpl;
-  s->loop = &loop;
   uv_tcp_init(static_cast<uv_loop_t*>(loop.raw()), &s->handle);
-  s->handle.data = s;
+  s->handle.data = nullptr; // no handler yet
   return s;
 }
 
 Loop& TcpStream::loop() const {
-  return *impl(this)->loop;
+  return *impl(this)->loop();
 }
 void TcpStream::setHandler(StreamHandler* handler) {
-  impl(this)->handler = handler;
+  impl(this)->handle.data = handler;
 }
 
 int TcpStream::acceptFrom(void* serverStream) {
@@ -201,8 +222,8 @@ int TcpStream::connect(const SocketAddress& address) {
     auto* stream = static_cast<TcpStreamImpl*>(r->data);
     delete r; // libuv runs this (with UV_ECANCELED) before the close callback frees the stream
     stream->connecting = false;
-    if (!stream->closing && stream->handler) {
-      stream->handler->onStreamConnected(*stream, status);
+    if (!stream->closing && stream->handler()) {
+      stream->handler()->onStreamConnected(*stream, status);
     }
   });
   if (rc != 0) {
@@ -242,14 +263,14 @@ int TcpStream::write(std::initializer_list<std::string_view> buffers) {
   if (int injected = takeInjectedWriteFailure(); injected != 0) [[unlikely]] {
     return injected;
   }
-  if (s->filter) {
+  if (s->filter()) {
     // Encode the buffers as one stream (TLS records); only the filter's output goes out.
     std::string plain;
     for (std::string_view b : buffers) {
       plain.append(b);
     }
     std::string out;
-    if (s->filter->send(plain, out) != FilterStatus::Ok) {
+    if (s->filter()->send(plain, out) != FilterStatus::Ok) {
       return UV_EPROTO;
     }
     uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
@@ -327,15 +348,15 @@ size_t TcpStream::writeQueueSize() const {
   // Bytes a filter holds before its handshake count too: an upload to a TLS origin that is
   // still handshaking is paused like one to a slow socket, not buffered without bound.
   const auto* s = impl(this);
-  return s->queuedBytes + (s->filter ? s->filter->pendingBytes() : 0);
+  return s->queuedBytes + (s->filter() ? s->filter()->pendingBytes() : 0);
 }
 
 void TcpStream::notifyWhenDrained() {
   auto* s = impl(this);
   if (s->writeQueueSize() <= kLowWatermark) {
     s->wantDrain = false;
-    if (s->handler && !s->closing) {
-      s->handler->onStreamDrained(*s);
+    if (s->handler() && !s->closing) {
+      s->handler()->onStreamDrained(*s);
     }
     return;
   }
@@ -347,9 +368,9 @@ int TcpStream::shutdown() {
   if (s->closing) {
     return UV_ECANCELED;
   }
-  if (s->filter) {
+  if (s->filter()) {
     std::string out;
-    s->filter->shutdown(out); // close_notify first
+    s->filter()->shutdown(out); // close_notify first
     if (!out.empty()) {
       uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
       rawWrite(s, &b, 1);
@@ -360,8 +381,8 @@ int TcpStream::shutdown() {
   int rc = uv_shutdown(req, asStream(s), [](uv_shutdown_t* r, int status) noexcept {
     auto* stream = static_cast<TcpStreamImpl*>(r->data);
     delete r;
-    if (!stream->closing && stream->handler) {
-      stream->handler->onStreamShutdown(*stream, status);
+    if (!stream->closing && stream->handler()) {
+      stream->handler()->onStreamShutdown(*stream, status);
     }
   });
   if (rc != 0) {
@@ -396,15 +417,19 @@ void TcpStream::closeWithReset() {
 }
 
 void TcpStream::setFilter(std::unique_ptr<StreamFilter> filter) {
-  impl(this)->filter = std::move(filter);
+  if (filter || impl(this)->rare) {
+    impl(this)->rareFields().filter = std::move(filter);
+  }
 }
 
 void TcpStream::removeFilter() {
-  impl(this)->filter.reset();
+  if (impl(this)->rare) {
+    impl(this)->rare->filter.reset();
+  }
 }
 
 StreamFilter* TcpStream::filter() const {
-  return impl(this)->filter.get();
+  return impl(this)->filter();
 }
 
 void StreamHandler::onStreamFilterFailed(TcpStream& stream, FilterStatus, const std::string&) {
@@ -448,10 +473,10 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
   SpliceResult result;
   int from = fileDescriptor();
   int to = dest.fileDescriptor();
-  if (max == 0 || from < 0 || to < 0 || s->filter || !dest.canReceiveSplice()) {
+  if (max == 0 || from < 0 || to < 0 || s->filter() || !dest.canReceiveSplice()) {
     return result;
   }
-  PipePool& pool = s->loop->pipes();
+  PipePool& pool = s->loop()->pipes();
   PipePool::Pipe pipe = pool.acquire();
   if (!pipe.valid()) {
     return result; // out of fds: the ordinary read path carries on
@@ -503,12 +528,12 @@ SpliceResult TcpStream::spliceTo(TcpStream& dest, uint64_t max) {
 
 bool TcpStream::canReceiveSplice() const {
   auto* s = impl(this);
-  return !s->closing && !s->filter && s->queuedBytes == 0;
+  return !s->closing && !s->filter() && s->queuedBytes == 0;
 }
 
 bool TcpStream::canHandOff() const {
   auto* s = impl(this);
-  return !s->closing && !s->filter && !s->connecting && !s->shuttingDown && s->queuedBytes == 0;
+  return !s->closing && !s->filter() && !s->connecting && !s->shuttingDown && s->queuedBytes == 0;
 }
 
 int TcpStream::fileDescriptor() const {
@@ -521,12 +546,12 @@ int TcpStream::fileDescriptor() const {
 }
 
 void TcpStream::setPeerAddress(const SocketAddress& address) {
-  impl(this)->peerOverride = std::make_unique<SocketAddress>(address);
+  impl(this)->rareFields().peerOverride = std::make_unique<SocketAddress>(address);
 }
 
 int TcpStream::peek(char* buffer, size_t size) const {
   int fd = fileDescriptor();
-  if (fd < 0 || impl(this)->filter) {
+  if (fd < 0 || impl(this)->filter() != nullptr) {
     return UV_EBADF;
   }
   ssize_t n = ::recv(fd, buffer, size, MSG_PEEK | MSG_DONTWAIT);
@@ -537,8 +562,8 @@ int TcpStream::peek(char* buffer, size_t size) const {
 }
 
 SocketAddress TcpStream::peerAddress() const {
-  if (impl(this)->peerOverride) {
-    return *impl(this)->peerOverride;
+  if (const auto& rare = impl(this)->rare; rare && rare->peerOverride) {
+    return *rare->peerOverride;
   }
   sockaddr_storage ss{};
   int len = sizeof ss;
