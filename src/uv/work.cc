@@ -54,9 +54,9 @@ WorkRequestPtr queueWork(Loop& loop, std::function<void()> work, std::function<v
   if (rc != 0) {
     // Cannot queue (never expected): run inline rather than lose the request.
     job->work();
-    auto done = std::move(job->done);
+    auto finish = std::move(job->done);
     delete job;
-    done();
+    finish();
     return nullptr;
   }
   return handle;

@@ -179,7 +179,7 @@ struct Setting {
   std::function<std::optional<std::string>(Config&, const std::string& value)> apply;
   std::string flag() const;
   // For repeated settings: empties the list before the first value is applied.
-  std::function<void(Config&)> clear;
+  std::function<void(Config&)> clear{};
 };
 const std::vector<Setting>& settings();
 

@@ -70,8 +70,8 @@ struct WorkerContext {
   policy::PolicyChain* policy = nullptr;
   // Parent proxies by name, and the one every request goes through unless its rule says
   // otherwise (empty: direct).
-  std::vector<ParentRoute> parents;
-  std::string defaultParent;
+  std::vector<ParentRoute> parents{};
+  std::string defaultParent{};
   const ParentRoute* parent(std::string_view name) const {
     for (const ParentRoute& p : parents) {
       if (p.name == name) {
@@ -82,7 +82,7 @@ struct WorkerContext {
   }
   // The HTTPS listener's certificate (null without one) and the context for TLS origins.
   tls::ServerContextHolder* tlsServer = nullptr;
-  tls::ContextPtr upstreamTls;
+  tls::ContextPtr upstreamTls{};
   // Metrics, recent exchanges and the diagnostic limiter of this worker (owned by the Server).
   WorkerTelemetry* telemetry = nullptr;
   uint64_t nextConnectionId = 1;
