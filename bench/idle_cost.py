@@ -3,7 +3,9 @@
 
 Runs on loopback only and is bounded: it opens N tunnels (or N keep-alive connections after one
 request each), waits until the proxy's RSS settles, reports KiB per connection, and closes
-everything. Usage: idle_cost.py PROXY_PORT PID[,PID...] N [tunnel|keepalive] [user:pass]
+everything. It also reports the second half alone ("marginal"): what one more connection costs
+once the proxy's fixed costs (its recent-exchanges ring, first allocator growth) are paid.
+The last line ends "... KiB each" (compare.sh reads it). Usage: idle_cost.py PROXY_PORT PID[,PID...] N [tunnel|keepalive] [user:pass]
 """
 import asyncio
 import base64
@@ -66,7 +68,11 @@ async def main():
     clients = []
     errors = 0
     start = time.time()
+    mid = None  # (RSS, connections) half-way
     for i in range(n):
+        if i == n // 2 and mid is None:
+            await asyncio.sleep(1.0)
+            mid = (rss_kib(pid), len(clients))
         try:
             r, w = await asyncio.open_connection("127.0.0.1", port)
             if mode == "tunnel":
@@ -87,7 +93,11 @@ async def main():
     after = rss_kib(pid)
     opened = len(clients)
     per = (after - before) / max(opened, 1)
-    print(f"{mode}: {opened} idle, {errors} errors, RSS {before} -> {after} KiB, {per:.2f} KiB each")
+    marginal = ""
+    if mid is not None and opened > mid[1]:
+        marginal = f", marginal {(after - mid[0]) / (opened - mid[1]):.2f} KiB"
+    print(f"{mode}: {opened} idle, {errors} errors, RSS {before} -> {after} KiB{marginal}, "
+          f"{per:.2f} KiB each")
     for w in clients:
         w.close()
     server.close()
