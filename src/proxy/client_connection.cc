@@ -10,6 +10,7 @@
 #include "gatehouse/proxy/error_response.h"
 #include "gatehouse/proxy/forwarder.h"
 #include "gatehouse/proxy/local_answer.h"
+#include "gatehouse/proxy/request_intake.h"
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
@@ -82,12 +83,7 @@ void ClientConnection::resetExchange() {
 
 void ClientConnection::startBareRecord(uint64_t startMs) {
   resetExchange();
-  record().id = nextRequestId();
-  record().startMs = startMs;
-  if (work_) {
-    record().method = parser().request().method;
-    record().target = http::withoutUserinfo(parser().request().target);
-  }
+  beginRecord(record(), nextRequestId(), startMs, work_ ? &parser().request() : nullptr);
   flow_.clientKeepAlive = false;
 }
 
@@ -135,18 +131,6 @@ void ClientConnection::followReload() {
   context_->connections.erase(this);
   context_ = next;
   context_->connections.insert(this);
-}
-
-std::string_view ClientConnection::clientHost() const {
-  // The address without port (the auth throttling key), cut from clientAddress_ rather than
-  // kept as a second string.
-  std::string_view host = clientAddress_;
-  size_t colon = host.rfind(':');
-  host = colon == std::string_view::npos ? host : host.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
 }
 
 void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool tls) {
@@ -270,46 +254,19 @@ bool ClientConnection::finishBodylessRequest() {
 void ClientConnection::onRequestHead(std::string_view sameRead) {
   const http::RequestHead& request = parser().request();
   resetExchange();
-  ExchangeRecord& rec = record();
-  rec.id = nextRequestId();
-  rec.startMs = headStartedAt_;
-  rec.method = request.method;
-  rec.target = http::withoutUserinfo(request.target); // never a password in a log line
-  flow_.clientMinor = request.versionMinor;
-  flow_.clientKeepAlive =
-      !context_->draining && !http::wantsClose(request.headers, request.versionMinor);
-  flow_.isHead = request.method == "HEAD";
-  if (auto expect = request.headers.get("expect");
-      expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&
-      parser().inBody() && parser().framing() != http::BodyFraming::None) {
-    flow_.expectContinue = true;
-  }
+  beginRecord(record(), nextRequestId(), headStartedAt_, &request);
+  flow_ = flowOfHead(parser(), facts(), context_->draining, addressHost(clientAddress_));
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
-  flow_.head = &request;
-  flow_.facts = &facts();
-  flow_.framing = parser().framing();
-  flow_.contentLength = parser().contentLength();
-  flow_.clientHost = clientHost();
   transition(State::Deciding);
 
-  // Body bytes that came with the head are checked before anything goes upstream.
-  if (parser().framing() == http::BodyFraming::Chunked && !sameRead.empty() &&
-      !plausibleChunkStart(sameRead)) {
+  if (std::optional<ErrorAnswer> refusal = refuseSameRead(parser(), sameRead)) {
     flow_.clientKeepAlive = false;
-    respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
+    respondError(std::move(*refusal));
     return;
   }
   // Who asks, built per request: an idle connection keeps only its address text.
   policy::ClientIdentity& identity = work().identity;
-  identity = policy::ClientIdentity{};
-  identity.address = clientAddress_;
-  identity.host = clientHost();
-  if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr) {
-    identity.tlsListener = true;
-    identity.certificate = session->clientCertificate();
-    identity.certificateSubject =
-        identity.certificate != 0 ? session->clientSubject() : std::string();
-  }
+  identity = identityOf(clientAddress_, tls::sessionOf(*client_));
   work().policyRun = std::make_unique<policy::PolicyRun>(*context_->policy, request, identity,
                                                          facts(), authMemo_, context_->loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
@@ -332,20 +289,11 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   if (!machine_.is(State::Deciding)) {
     return;
   }
-  ExchangeRecord& rec = record();
-  rec.decidedMs = context_->loop.now();
-  rec.user = facts().user;
-  rec.claimedUser = facts().claimedUser;
-  rec.rule = facts().rule;
-  rec.wouldDeny = facts().wouldDeny;
+  recordDecision(record(), facts(), context_->loop.now());
   switch (verdict.kind) {
-  case Verdict::Kind::Refuse: {
-    ErrorAnswer answer(verdict.error, verdict.phase, verdict.detail);
-    answer.publicDetail = verdict.publicDetail;
-    answer.fields = verdict.fields;
-    respondError(std::move(answer));
+  case Verdict::Kind::Refuse:
+    respondError(refusalAnswer(verdict));
     return;
-  }
   case Verdict::Kind::Answer: {
     const bool close = !finishBodylessRequest() || !flow_.clientKeepAlive;
     respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
@@ -492,7 +440,8 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
+  tunnel_ =
+      std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
   std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();

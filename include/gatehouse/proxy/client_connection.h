@@ -147,7 +147,6 @@ private:
   uint64_t id_;
   unsigned requestCount_ = 0;
   std::string clientAddress_; // "host:port" or "[v6]:port"
-  std::string_view clientHost() const;
   // What a request in flight needs, allocated when its first byte arrives and freed (from the
   // timer, never inside a callback of what it owns) once the connection is idle again: an
   // idle keep-alive connection or an open tunnel holds no parser and no connector.
