@@ -22,13 +22,6 @@ using policy::Verdict;
 
 namespace {
 
-// How long a connection stays idle before its per-request state is freed: long enough that a
-// busy keep-alive connection (a request every few ms) never pays for freeing and reallocating
-// it, short enough that a burst of new connections going idle leaves little freed memory
-// between the ones that stay (250 ms cost 0.2 KiB of RSS per idle connection; 20 ms, none
-// measurable, and no throughput change in bench/http_rps.sh).
-constexpr uint64_t kReleaseIdleStateMs = 20;
-
 // The largest request body (either framing) read and thrown away to keep a connection open
 // after a refusal; a longer one closes the connection.
 constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
@@ -51,82 +44,27 @@ ClientConnection::~ClientConnection() {
   context_->counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
-    : reader(connection.context_->requestLimits, connection),
-      exchange(*connection.context_, connection, *connection.client_, connection.record(),
-               connection.flow_) {}
-
-ClientConnection::RequestWork& ClientConnection::work() {
-  if (!work_) {
-    record(); // the exchange keeps a reference to it: it exists first and goes last
-    work_ = std::make_unique<RequestWork>(*this);
-  }
-  return *work_;
-}
-
-ExchangeRecord& ClientConnection::record() {
-  if (!record_) {
-    record_ = std::make_unique<ExchangeRecord>();
-  }
-  return *record_;
-}
-
-void ClientConnection::resetExchange() {
-  if (work_) {
-    work_->exchange.reset();
-    work_->policyRun.reset(); // cancels a check still in flight
-    work_->request = RequestDetail{};
-  }
-  record() = ExchangeRecord{};
-  flow_ = RequestFlow{};
-}
-
 void ClientConnection::startBareRecord(uint64_t startMs) {
   resetExchange();
-  beginRecord(record(), nextRequestId(), startMs, work_ ? &parser().request() : nullptr);
-  flow_.clientKeepAlive = false;
-}
-
-void ClientConnection::cancelUpstreamAttempt() {
-  if (work_) {
-    work_->exchange.cancel();
-  }
+  beginRecord(record(), nextRequestId(), startMs, requests_.head());
+  flow().clientKeepAlive = false;
 }
 
 void ClientConnection::scheduleRelease() {
   if (!machine_.is(State::Closed)) {
-    releaseAt_ = context_->loop.now() + kReleaseIdleStateMs;
+    requests_.scheduleRelease(context_->loop.now());
     armTimer();
   }
-}
-
-void ClientConnection::releaseIfIdle() {
-  releaseAt_ = 0;
-  const bool idle = work_ && betweenRequests();
-  if (idle || machine_.is(State::Tunneling)) {
-    work_.reset();
-    if (idle) {
-      record_.reset();
-    }
-  }
-  followReload();
-}
-
-bool ClientConnection::betweenRequests() const {
-  return machine_.is(State::ReadingHead) &&
-         (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
-                     !work_->reader.parser().inBody()));
 }
 
 void ClientConnection::followReload() {
   WorkerContext* next = context_->successor;
   // Only between requests, and never inside a callback of the request's parts (this runs at
   // the top of a client read or from the timer): they are rebuilt on the new context.
-  if (next == nullptr || !betweenRequests()) {
+  if (next == nullptr || !requests_.betweenRequests(machine_.state())) {
     return;
   }
-  work_.reset();
-  record_.reset();
+  requests_.clear();
   authMemo_.reset(); // the users may have changed: the next request authenticates again
   context_->connections.erase(this);
   context_ = next;
@@ -167,7 +105,7 @@ void ClientConnection::drain() {
     closeNow(false, ConnectionEnd::Shutdown);
     return;
   }
-  flow_.clientKeepAlive = false; // a response not yet begun says Connection: close
+  flow().clientKeepAlive = false; // a response not yet begun says Connection: close
 }
 
 void ClientConnection::transition(State next) {
@@ -199,7 +137,7 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
 }
 
 ReadMode ClientConnection::readMode() const {
-  return readModeFor(machine_.state(), flow_.requestComplete, flow_.webSocket);
+  return readModeFor(machine_.state(), flow().requestComplete, flow().webSocket);
 }
 
 void ClientConnection::onReaderHeadBegins() {
@@ -215,7 +153,7 @@ void ClientConnection::onReaderError(bool inBody) {
                  parser().errorReason());
     return;
   }
-  flow_.clientKeepAlive = false;
+  flow().clientKeepAlive = false;
   failExchange(ProxyError::BadRequest, Phase::Send, "request body: " + parser().errorReason());
 }
 
@@ -226,9 +164,8 @@ void ClientConnection::onReaderDiscardOverflow() {
 }
 
 void ClientConnection::updateClientReading() {
-  const bool upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
   const std::optional<bool> want =
-      wantClientReads(machine_.state(), hasKept(), upstreamFull, clientEof_);
+      wantClientReads(machine_.state(), hasKept(), requests_.upstreamFull(), clientEof_);
   if (!want) {
     return; // the tunnel decides, or nothing is left to read
   } else if (*want) {
@@ -239,28 +176,22 @@ void ClientConnection::updateClientReading() {
 }
 
 bool ClientConnection::finishBodylessRequest() {
-  if (flow_.requestComplete) {
-    return true;
+  if (!flow().requestComplete && !facts().isConnect) {
+    flow().requestComplete = reader().finishBodyless();
   }
-  if (!parser().inBody() || parser().framing() != http::BodyFraming::None || facts().isConnect) {
-    return false;
-  }
-  size_t used = 0;
-  http::ParseStatus status = parser().execute({}, used);
-  flow_.requestComplete = status == http::ParseStatus::MessageComplete;
-  return flow_.requestComplete;
+  return flow().requestComplete;
 }
 
 void ClientConnection::onRequestHead(std::string_view sameRead) {
   const http::RequestHead& request = parser().request();
   resetExchange();
   beginRecord(record(), nextRequestId(), headStartedAt_, &request);
-  flow_ = flowOfHead(parser(), facts(), context_->draining, addressHost(clientAddress_));
+  flow() = flowOfHead(parser(), facts(), context_->draining, addressHost(clientAddress_));
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
   transition(State::Deciding);
 
   if (std::optional<ErrorAnswer> refusal = refuseSameRead(parser(), sameRead)) {
-    flow_.clientKeepAlive = false;
+    flow().clientKeepAlive = false;
     respondError(std::move(*refusal));
     return;
   }
@@ -295,7 +226,7 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
     respondError(refusalAnswer(verdict));
     return;
   case Verdict::Kind::Answer: {
-    const bool close = !finishBodylessRequest() || !flow_.clientKeepAlive;
+    const bool close = !finishBodylessRequest() || !flow().clientKeepAlive;
     respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
                                      verdict.contentType, close),
                  verdict.status, close);
@@ -305,14 +236,14 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   case Verdict::Kind::Pending:
     break;
   }
-  flow_.webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
-  flow_.requestChunked = parser().framing() == http::BodyFraming::Chunked;
+  flow().webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
+  flow().requestChunked = parser().framing() == http::BodyFraming::Chunked;
   startUpstream();
 }
 
 void ClientConnection::onReaderBody(std::string_view data) {
   record().bytesIn += data.size();
-  flow_.expectContinue = false; // the client sends its body: it waits no more
+  flow().expectContinue = false; // the client sends its body: it waits no more
   exchange().sendBody(data);
 }
 
@@ -321,8 +252,8 @@ void ClientConnection::onReaderTrailers(const http::HeaderList& trailers) {
 }
 
 void ClientConnection::onRequestComplete() {
-  flow_.requestComplete = true;
-  flow_.expectContinue = false;
+  flow().requestComplete = true;
+  flow().expectContinue = false;
   if (machine_.is(State::Forwarding)) {
     exchange().finishRequest(requestDetail().requestTrailers);
   }
@@ -388,8 +319,8 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
   }
   // libuv will not call back for this write: end the exchange here.
   if (!machine_.is(State::Closed)) {
-    if (record_ && !record_->id.empty()) {
-      recordClientWriteFailure(*record_, rc);
+    if (ExchangeRecord* rec = requests_.recordIfAny(); rec && !rec->id.empty()) {
+      recordClientWriteFailure(*rec, rc);
       finishRecord();
     }
     closeNow(true, ConnectionEnd::ClientClosed);
@@ -398,15 +329,15 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
 }
 
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
-  if (machine_.is(State::Forwarding) && work_) {
-    work_->exchange.onClientDrained();
+  if (machine_.is(State::Forwarding) && requests_.active()) {
+    exchange().onClientDrained();
   }
 }
 
 void ClientConnection::finishExchange() {
   finishRecord();
   exchange().release();
-  if (exchange().closeAfter() || !flow_.clientKeepAlive || !flow_.requestComplete) {
+  if (exchange().closeAfter() || !flow().clientKeepAlive || !flow().requestComplete) {
     beginDraining();
     return;
   }
@@ -487,7 +418,7 @@ bool ClientConnection::discardRequest() {
   }
   // A client waiting for 100 Continue may or may not send its body after a final answer:
   // nothing could tell the body from the next request, so such a connection closes.
-  if (flow_.expectContinue) {
+  if (flow().expectContinue) {
     return false;
   }
   return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
@@ -497,12 +428,12 @@ void ClientConnection::respondError(ErrorAnswer answer) {
   if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
-  cancelUpstreamAttempt();
+  requests_.cancelUpstream();
   // Keep the connection only when the request is fully read (or its body can be thrown away)
   // and both sides want to.
-  const bool keep = flow_.clientKeepAlive && (keepRuleFor(answer.error) == KeepRule::DiscardBody
-                                                  ? discardRequest()
-                                                  : !facts().isConnect && finishBodylessRequest());
+  const bool keep = flow().clientKeepAlive && (keepRuleFor(answer.error) == KeepRule::DiscardBody
+                                                   ? discardRequest()
+                                                   : !facts().isConnect && finishBodylessRequest());
   AnswerContext where;
   where.statusMode = context_->config.statusMode;
   where.pseudonym = context_->pseudonym;
@@ -532,7 +463,7 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
   }
   const bool started = responseStarted();
   const CutEnding ending = cutExchange(record(), error, phase, std::move(detail), started,
-                                       started && work_->exchange.responseFramed());
+                                       started && exchange().responseFramed());
   finishRecord();
   if (ending == CutEnding::Fin && !machine_.is(State::Draining)) {
     beginDraining();
@@ -542,8 +473,8 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
 }
 
 void ClientConnection::finishRecord() {
-  if (record_) {
-    record_->finish(clientAddress_, context_->loop.now());
+  if (ExchangeRecord* rec = requests_.recordIfAny()) {
+    rec->finish(clientAddress_, context_->loop.now());
   }
 }
 
@@ -554,11 +485,8 @@ void ClientConnection::beginDraining() {
     return;
   }
   transition(State::Draining);
-  cancelUpstreamAttempt();
-  if (work_) {
-    work_->policyRun.reset();
-    work_->reader.takeKept(); // never read: we are closing
-  }
+  requests_.stop();
+  requests_.dropKept(); // never read: we are closing
   shutdownDone_ = false;
   drainQueueSeen_ = client_->writeQueueSize();
   if (client_->shutdown() != 0) {
@@ -627,10 +555,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   log::diag().debug("c{}.{} closing in {}: {}", context_->workerIndex, id_,
                     stateName(machine_.state()), connectionEndName(reason));
   machine_.close(reason);
-  cancelUpstreamAttempt();
-  if (work_) {
-    work_->policyRun.reset();
-  }
+  requests_.stop();
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
@@ -684,17 +609,12 @@ ConnectionClock ClientConnection::clock() const {
   c.lastClientActivity = lastClientActivity_;
   c.headStartedAt = headStartedAt_;
   c.requestCount = requestCount_;
-  c.headStarted = headStarted();
-  c.requestComplete = flow_.requestComplete;
-  c.expectContinue = flow_.expectContinue;
-  c.upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
-  c.resolving = work_ && work_->exchange.resolving();
+  requests_.fillClock(c);
   c.tunnelOpen = tunnel_ != nullptr;
   c.tunnelLastActivity = tunnel_ ? tunnel_->lastActivity() : 0;
   c.shutdownDone = shutdownDone_;
   c.writeQueue = client_->writeQueueSize();
   c.writeQueueSeen = drainQueueSeen_;
-  c.releaseAt = releaseAt_;
   return c;
 }
 
@@ -720,8 +640,9 @@ void ClientConnection::armTimer() {
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
-  if (releaseAt_ != 0 && context_->loop.now() >= releaseAt_) {
-    releaseIfIdle(); // then the state's own deadline below
+  if (requests_.releaseDue(context_->loop.now())) {
+    requests_.releaseIfIdle(machine_.state());
+    followReload(); // then the state's own deadline below
   }
   Expiry expiry = expiredDeadline(clock(), limits());
   switch (expiry.kind) {
@@ -739,7 +660,7 @@ void ClientConnection::onTimer(uv::Timer&) {
     exchange().failDnsTimeout();
     return;
   case Expiry::Kind::RequestBody:
-    flow_.clientKeepAlive = false;
+    flow().clientKeepAlive = false;
     failExchange(expiry.error, expiry.phase, std::move(expiry.detail));
     return;
   case Expiry::Kind::TunnelIdle:
