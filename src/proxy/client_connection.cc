@@ -487,8 +487,7 @@ void ClientConnection::beginDraining() {
   transition(State::Draining);
   requests_.stop();
   requests_.dropKept(); // never read: we are closing
-  shutdownDone_ = false;
-  drainQueueSeen_ = client_->writeQueueSize();
+  lingering_.begin(client_->writeQueueSize());
   if (client_->shutdown() != 0) {
     closeNow(false, ConnectionEnd::Drained);
     return;
@@ -501,13 +500,11 @@ void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
   if (!machine_.is(State::Draining)) {
     return;
   }
-  if (clientEof_ || status != 0) {
+  if (!lingering_.lingerAfterShutdown(status, clientEof_)) {
     closeNow(false, ConnectionEnd::Drained);
     return;
   }
-  // Every byte is with the kernel and our FIN is out: the linger clock starts now.
-  shutdownDone_ = true;
-  stateSince_ = context_->loop.now();
+  stateSince_ = context_->loop.now(); // the linger clock starts now
   armTimer();
 }
 
@@ -530,7 +527,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
                                      : std::string("client ") + uv::errorName(status));
     return;
   case State::Draining:
-    if (shutdownDone_ || client_->writeQueueSize() == 0) {
+    if (lingering_.closeOnClientEof(client_->writeQueueSize())) {
       closeNow(false, ConnectionEnd::Drained);
     }
     return;
@@ -612,18 +609,9 @@ ConnectionClock ClientConnection::clock() const {
   requests_.fillClock(c);
   c.tunnelOpen = tunnel_ != nullptr;
   c.tunnelLastActivity = tunnel_ ? tunnel_->lastActivity() : 0;
-  c.shutdownDone = shutdownDone_;
   c.writeQueue = client_->writeQueueSize();
-  c.writeQueueSeen = drainQueueSeen_;
+  lingering_.fillClock(c);
   return c;
-}
-
-DeadlineLimits ClientConnection::limits() const {
-  const auto& config = context_->config;
-  return {.requestHeadTimeoutMs = config.requestHeadTimeoutMs,
-          .idleTimeoutMs = config.idleTimeoutMs,
-          .dnsTimeoutMs = config.dnsTimeoutMs,
-          .readTimeoutMs = config.readTimeoutMs};
 }
 
 void ClientConnection::armTimer() {
@@ -631,7 +619,7 @@ void ClientConnection::armTimer() {
     return;
   }
   const ConnectionClock now = clock();
-  const std::optional<uint64_t> deadline = nextDeadline(now, limits());
+  const std::optional<uint64_t> deadline = nextDeadline(now, deadlineLimits(context_->config));
   if (!deadline) {
     timer_->stop();
     return;
@@ -644,7 +632,7 @@ void ClientConnection::onTimer(uv::Timer&) {
     requests_.releaseIfIdle(machine_.state());
     followReload(); // then the state's own deadline below
   }
-  Expiry expiry = expiredDeadline(clock(), limits());
+  Expiry expiry = expiredDeadline(clock(), deadlineLimits(context_->config));
   switch (expiry.kind) {
   case Expiry::Kind::None:
     break;
@@ -667,7 +655,7 @@ void ClientConnection::onTimer(uv::Timer&) {
     tunnel_->abort(std::move(expiry.detail));
     return;
   case Expiry::Kind::DrainProgress:
-    drainQueueSeen_ = client_->writeQueueSize(); // give it another period
+    lingering_.progressed(client_->writeQueueSize()); // give it another period
     stateSince_ = context_->loop.now();
     break;
   case Expiry::Kind::DrainStalled:

@@ -17,6 +17,7 @@
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/forward_exchange.h"
+#include "gatehouse/proxy/lingering_close.h"
 #include "gatehouse/proxy/local_answer.h"
 #include "gatehouse/proxy/request_reader.h"
 #include "gatehouse/proxy/request_state.h"
@@ -60,7 +61,6 @@ private:
   void followReload();
   // The one timer follows connection_deadlines.h: clock() is what it looks at.
   ConnectionClock clock() const;
-  DeadlineLimits limits() const;
   void armTimer();
   void onRequestHead(std::string_view sameRead);
   void onPolicyVerdict(const policy::Verdict& verdict);
@@ -135,6 +135,7 @@ private:
   uv::Timer* timer_;
   int openHandles_ = 2;
   ConnectionStateMachine machine_;
+  bool clientEof_ = false; // beside the machine's two bytes: no padding of its own
   uint64_t id_;
   unsigned requestCount_ = 0;
   std::string clientAddress_; // "host:port" or "[v6]:port"
@@ -160,9 +161,7 @@ private:
   uint64_t lastClientActivity_ = 0;
   uint64_t headStartedAt_ = 0; // accept time until the first request's first byte
   uint64_t stateSince_ = 0;
-  uint64_t drainQueueSeen_ = 0; // Draining: write queue size at the last timer (progress)
-  bool shutdownDone_ = false;   // Draining: our FIN is out; the linger clock runs from here
-  bool clientEof_ = false;
+  LingeringClose lingering_; // Draining: our FIN's progress (lingering_close.h)
   // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
   std::unique_ptr<policy::AuthMemo> authMemo_;
   std::unique_ptr<Tunnel> tunnel_;
