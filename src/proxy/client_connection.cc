@@ -20,14 +20,6 @@ using errors::Phase;
 using errors::ProxyError;
 using policy::Verdict;
 
-namespace {
-
-// The largest request body (either framing) read and thrown away to keep a connection open
-// after a refusal; a longer one closes the connection.
-constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
-
-} // namespace
-
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
     : context_(&context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
       id_(context.nextConnectionId++) {
@@ -175,13 +167,6 @@ void ClientConnection::updateClientReading() {
   }
 }
 
-bool ClientConnection::finishBodylessRequest() {
-  if (!flow().requestComplete && !facts().isConnect) {
-    flow().requestComplete = reader().finishBodyless();
-  }
-  return flow().requestComplete;
-}
-
 void ClientConnection::onRequestHead(std::string_view sameRead) {
   const http::RequestHead& request = parser().request();
   resetExchange();
@@ -226,7 +211,7 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
     respondError(refusalAnswer(verdict));
     return;
   case Verdict::Kind::Answer: {
-    const bool close = !finishBodylessRequest() || !flow().clientKeepAlive;
+    const bool close = !requests_.finishBodyless() || !flow().clientKeepAlive;
     respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
                                      verdict.contentType, close),
                  verdict.status, close);
@@ -412,28 +397,13 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
   }
 }
 
-bool ClientConnection::discardRequest() {
-  if (!facts().isConnect && finishBodylessRequest()) {
-    return true;
-  }
-  // A client waiting for 100 Continue may or may not send its body after a final answer:
-  // nothing could tell the body from the next request, so such a connection closes.
-  if (flow().expectContinue) {
-    return false;
-  }
-  return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
-}
-
 void ClientConnection::respondError(ErrorAnswer answer) {
   if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
   requests_.cancelUpstream();
-  // Keep the connection only when the request is fully read (or its body can be thrown away)
-  // and both sides want to.
-  const bool keep = flow().clientKeepAlive && (keepRuleFor(answer.error) == KeepRule::DiscardBody
-                                                   ? discardRequest()
-                                                   : !facts().isConnect && finishBodylessRequest());
+  work(); // the page names the request's target and reads its Accept
+  const bool keep = requests_.keepAfterAnswer(answer.error);
   AnswerContext where;
   where.statusMode = context_->config.statusMode;
   where.pseudonym = context_->pseudonym;

@@ -1,6 +1,7 @@
 #include "gatehouse/proxy/request_state.h"
 
 #include "gatehouse/proxy/context.h"
+#include "gatehouse/proxy/local_answer.h"
 
 namespace gatehouse::proxy {
 
@@ -62,6 +63,32 @@ bool RequestState::betweenRequests(ConnectionState state) const {
   return state == ConnectionState::ReadingHead &&
          (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
                      !work_->reader.parser().inBody()));
+}
+
+bool RequestState::finishBodyless() {
+  if (work_ && !flow_.requestComplete && !work_->request.facts.isConnect) {
+    flow_.requestComplete = work_->reader.finishBodyless();
+  }
+  return flow_.requestComplete;
+}
+
+bool RequestState::keepAfterAnswer(errors::ProxyError error) {
+  if (!work_ || !flow_.clientKeepAlive) {
+    return false;
+  }
+  const bool isConnect = work_->request.facts.isConnect;
+  if (keepRuleFor(error) == KeepRule::BodylessOnly) {
+    return !isConnect && finishBodyless();
+  }
+  if (!isConnect && finishBodyless()) {
+    return true;
+  }
+  // A client waiting for 100 Continue may or may not send its body after a final answer:
+  // nothing could tell the body from the next request, so such a connection closes.
+  if (flow_.expectContinue) {
+    return false;
+  }
+  return work_->reader.discardRefused(isConnect, kMaxDiscardBytes);
 }
 
 void RequestState::releaseIfIdle(ConnectionState state) {

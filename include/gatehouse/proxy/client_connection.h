@@ -64,7 +64,6 @@ private:
   void armTimer();
   void onRequestHead(std::string_view sameRead);
   void onPolicyVerdict(const policy::Verdict& verdict);
-  bool discardRequest();
   void onRequestComplete();
   void startUpstream();
   void beginTunnel(uv::TcpStream* upstream, std::string_view toClient);
@@ -72,7 +71,6 @@ private:
   void nextRequest();
   void drainPending();
   void updateClientReading();
-  bool finishBodylessRequest();
   void respondLocal(std::string response, int status, bool close);
   // Writes to the client; a write that fails at once ends the exchange (libuv never calls
   // back for it). Returns false then.

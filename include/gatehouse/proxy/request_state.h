@@ -29,6 +29,10 @@ struct WorkerContext;
 // measurable, and no throughput change in bench/http_rps.sh).
 inline constexpr uint64_t kReleaseIdleStateMs = 20;
 
+// The largest request body (either framing) read and thrown away to keep a connection open
+// after a refusal; a longer one closes the connection.
+inline constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
+
 // What only the request's own processing needs; lives in RequestWork, so an open tunnel
 // (which keeps its record for the access line) does not carry it.
 struct RequestDetail {
@@ -82,6 +86,15 @@ public:
   bool upstreamFull() const { return work_ && work_->exchange.upstreamAboveHighWatermark(); }
   // Waiting for a next request of which no byte has come (none kept, no head begun).
   bool betweenRequests(ConnectionState state) const;
+
+  // What a request answered locally leaves unread (these need the work: false without it).
+  // Completes a request without a body (no framing; never a CONNECT, whose "body" is the
+  // tunnel) now: true when the whole request is in.
+  bool finishBodyless();
+  // Whether the connection may stay open after answering `error` itself: the client wants to
+  // and the request is fully read, or, for a refusal that may throw a body away (keepRuleFor),
+  // its body is read and dropped up to kMaxDiscardBytes as it comes.
+  bool keepAfterAnswer(errors::ProxyError error);
 
   // Frees the state from the timer `kReleaseIdleStateMs` after `now`, if idle then: a busy
   // keep-alive connection keeps reusing it.

@@ -210,3 +210,75 @@ TEST_CASE("request state: the deadlines read the request's progress", "[request-
   CHECK(clock.expectContinue);
   CHECK_FALSE(clock.resolving); // no lookup was started
 }
+
+TEST_CASE("request state: a bodiless request is complete once its head is", "[request-state]") {
+  Rig rig;
+  CHECK_FALSE(rig.state.finishBodyless()); // no request state: nothing is complete
+  rig.work().reader.feed("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n");
+  REQUIRE(rig.events.heads == 1);
+  CHECK(rig.state.finishBodyless());
+  CHECK(rig.state.flow().requestComplete);
+  CHECK(rig.state.finishBodyless()); // asked again: still complete
+}
+
+TEST_CASE("request state: a request with a body is not complete at its head", "[request-state]") {
+  Rig rig;
+  rig.work().reader.feed("POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+  REQUIRE(rig.events.heads == 1);
+  CHECK_FALSE(rig.state.finishBodyless());
+  CHECK_FALSE(rig.state.flow().requestComplete);
+}
+
+TEST_CASE("request state: after a local answer, a bodiless request keeps the connection",
+          "[request-state]") {
+  Rig rig;
+  CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::RuleDenied)); // no request state
+  rig.work().reader.feed("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n");
+  CHECK(rig.state.keepAfterAnswer(errors::ProxyError::RuleDenied));
+  rig.state.flow().clientKeepAlive = false; // the client (or a drain) wants the close
+  CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::RuleDenied));
+  CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::AuthRequired));
+}
+
+TEST_CASE("request state: only an authentication refusal throws a body away to keep",
+          "[request-state]") {
+  Rig rig;
+  rig.work().reader.feed("POST http://a/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+  REQUIRE(rig.events.heads == 1);
+  CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::RuleDenied));
+  CHECK(rig.state.keepAfterAnswer(errors::ProxyError::AuthRequired));
+  // The connection reads heads again (the answer went out): the body goes, the next head comes.
+  rig.events.mode = ReadMode::Heads;
+  rig.work().reader.feed("helloGET http://a/2 HTTP/1.1\r\nHost: a\r\n\r\n");
+  CHECK(rig.events.heads == 2);
+  CHECK(rig.state.head()->target == "http://a/2");
+}
+
+TEST_CASE("request state: a client waiting for 100 Continue, or a body too long, closes",
+          "[request-state]") {
+  SECTION("Expect: 100-continue with the body unsent") {
+    Rig rig;
+    rig.work().reader.feed("PUT http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                           "Expect: 100-continue\r\n\r\n");
+    rig.state.flow().expectContinue = true; // as flowOfHead sets it
+    CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::AuthRequired));
+  }
+  SECTION("a Content-Length over the discard bound") {
+    Rig rig;
+    rig.work().reader.feed("PUT http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: " +
+                           std::to_string(kMaxDiscardBytes + 1) + "\r\n\r\n");
+    CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::AuthRequired));
+  }
+}
+
+TEST_CASE("request state: a refused CONNECT keeps the connection only for authentication",
+          "[request-state]") {
+  Rig rig;
+  rig.work().reader.feed("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n");
+  REQUIRE(rig.events.heads == 1);
+  rig.work().request.facts.isConnect = true; // as the policy chain finds it
+  CHECK_FALSE(rig.state.finishBodyless());   // its "body" is the tunnel
+  CHECK_FALSE(rig.state.keepAfterAnswer(errors::ProxyError::RuleDenied));
+  CHECK(rig.state.keepAfterAnswer(errors::ProxyError::AuthRequired));
+  CHECK_FALSE(rig.state.headStarted()); // what followed it is never read as HTTP
+}
