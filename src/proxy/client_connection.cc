@@ -365,18 +365,12 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
 }
 
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
-  record().bytesIn += tunnel.bytesFromClient();
-  record().bytesOut += tunnel.bytesToClient();
+  recordTunnelEnd(record(), tunnel.bytesFromClient(), tunnel.bytesToClient(), end.reason);
   if (tunnel.spliced()) {
     context_->counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
   }
   log::diag().debug("{} tunnel to {} ended: {}{}", record().id, record().upstreamAddress,
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
-  if (end.reason == TunnelEnd::Reason::UpstreamError) {
-    record().cause = EndCause::Upstream;
-  } else if (end.reason == TunnelEnd::Reason::ClientError) {
-    record().cause = EndCause::ClientAbort;
-  }
   finishRecord();
   closeNow(end.reason == TunnelEnd::Reason::UpstreamError, ConnectionEnd::TunnelEnded);
 }
@@ -404,13 +398,9 @@ void ClientConnection::respondError(ErrorAnswer answer) {
   requests_.cancelUpstream();
   work(); // the page names the request's target and reads its Accept
   const bool keep = requests_.keepAfterAnswer(answer.error);
-  AnswerContext where;
-  where.statusMode = context_->config.statusMode;
-  where.pseudonym = context_->pseudonym;
-  const std::string target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
-  where.target = target;
-  where.accept = requestDetail().accept;
-  where.nowMs = context_->loop.now();
+  const AnswerContext where =
+      answerContextFor(context_->config.statusMode, context_->pseudonym, facts().authority,
+                       requestDetail().accept, context_->loop.now());
   std::string page = answerError(record(), std::move(answer), where, !keep);
   respondLocal(std::move(page), record().status, !keep);
 }
