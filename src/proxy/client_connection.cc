@@ -1,14 +1,9 @@
 #include "gatehouse/proxy/client_connection.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "gatehouse/http/header_rules.h"
-#include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/error_response.h"
-#include "gatehouse/proxy/forwarder.h"
 #include "gatehouse/proxy/local_answer.h"
 #include "gatehouse/proxy/request_intake.h"
 #include "gatehouse/tls/tls.h"

@@ -3,7 +3,9 @@
 // the allowed edges are written there once), feeds the request parser, hands each head to the
 // request-policy chain (src/policy), then forwards through an upstream connection or opens a
 // tunnel. Each request or tunnel has one ExchangeRecord; its finish() writes the log lines.
-// The object frees itself once its client stream and timer have both closed.
+// The object frees itself once its client stream and timer have both closed. What it decides
+// lives in parts with their own tests: RequestState (what a request holds, and when it goes),
+// request_intake.h, local_answer.h, connection_deadlines.h, lingering_close.h.
 
 #include <cstdint>
 #include <memory>
