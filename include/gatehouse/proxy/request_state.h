@@ -52,7 +52,8 @@ struct RequestWork {
   ForwardExchange exchange;                     // the way a decided request proceeds
 };
 
-// Holds one connection's RequestWork, the record and the flow, and decides when they go.
+// Holds one connection's RequestWork, the record and the flow; decides when they go and what
+// a request answered locally leaves unread.
 class RequestState {
 public:
   // The request's work, allocated on first use. The record exists first and goes last: the
