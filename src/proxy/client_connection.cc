@@ -1,15 +1,11 @@
 #include "gatehouse/proxy/client_connection.h"
 
-#include <algorithm>
-#include <cctype>
-
 #include "gatehouse/http/header_rules.h"
-#include "gatehouse/http/serializer.h"
 #include "gatehouse/log/log.h"
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/error_response.h"
-#include "gatehouse/proxy/forwarder.h"
 #include "gatehouse/proxy/local_answer.h"
+#include "gatehouse/proxy/request_intake.h"
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
@@ -18,21 +14,6 @@ namespace gatehouse::proxy {
 using errors::Phase;
 using errors::ProxyError;
 using policy::Verdict;
-
-namespace {
-
-// How long a connection stays idle before its per-request state is freed: long enough that a
-// busy keep-alive connection (a request every few ms) never pays for freeing and reallocating
-// it, short enough that a burst of new connections going idle leaves little freed memory
-// between the ones that stay (250 ms cost 0.2 KiB of RSS per idle connection; 20 ms, none
-// measurable, and no throughput change in bench/http_rps.sh).
-constexpr uint64_t kReleaseIdleStateMs = 20;
-
-// The largest request body (either framing) read and thrown away to keep a connection open
-// after a refusal; a longer one closes the connection.
-constexpr uint64_t kMaxDiscardBytes = 1024 * 1024;
-
-} // namespace
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
     : context_(&context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
@@ -50,103 +31,31 @@ ClientConnection::~ClientConnection() {
   context_->counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-ClientConnection::RequestWork::RequestWork(ClientConnection& connection)
-    : reader(connection.context_->requestLimits, connection),
-      exchange(*connection.context_, connection, *connection.client_, connection.record(),
-               connection.flow_) {}
-
-ClientConnection::RequestWork& ClientConnection::work() {
-  if (!work_) {
-    record(); // the exchange keeps a reference to it: it exists first and goes last
-    work_ = std::make_unique<RequestWork>(*this);
-  }
-  return *work_;
-}
-
-ExchangeRecord& ClientConnection::record() {
-  if (!record_) {
-    record_ = std::make_unique<ExchangeRecord>();
-  }
-  return *record_;
-}
-
-void ClientConnection::resetExchange() {
-  if (work_) {
-    work_->exchange.reset();
-    work_->policyRun.reset(); // cancels a check still in flight
-    work_->request = RequestDetail{};
-  }
-  record() = ExchangeRecord{};
-  flow_ = RequestFlow{};
-}
-
 void ClientConnection::startBareRecord(uint64_t startMs) {
   resetExchange();
-  record().id = nextRequestId();
-  record().startMs = startMs;
-  if (work_) {
-    record().method = parser().request().method;
-    record().target = http::withoutUserinfo(parser().request().target);
-  }
-  flow_.clientKeepAlive = false;
-}
-
-void ClientConnection::cancelUpstreamAttempt() {
-  if (work_) {
-    work_->exchange.cancel();
-  }
+  beginRecord(record(), nextRequestId(), startMs, requests_.head());
+  flow().clientKeepAlive = false;
 }
 
 void ClientConnection::scheduleRelease() {
   if (!machine_.is(State::Closed)) {
-    releaseAt_ = context_->loop.now() + kReleaseIdleStateMs;
+    requests_.scheduleRelease(context_->loop.now());
     armTimer();
   }
-}
-
-void ClientConnection::releaseIfIdle() {
-  releaseAt_ = 0;
-  const bool idle = work_ && betweenRequests();
-  if (idle || machine_.is(State::Tunneling)) {
-    work_.reset();
-    if (idle) {
-      record_.reset();
-    }
-  }
-  followReload();
-}
-
-bool ClientConnection::betweenRequests() const {
-  return machine_.is(State::ReadingHead) &&
-         (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
-                     !work_->reader.parser().inBody()));
 }
 
 void ClientConnection::followReload() {
   WorkerContext* next = context_->successor;
   // Only between requests, and never inside a callback of the request's parts (this runs at
   // the top of a client read or from the timer): they are rebuilt on the new context.
-  if (next == nullptr || !betweenRequests()) {
+  if (next == nullptr || !requests_.betweenRequests(machine_.state())) {
     return;
   }
-  work_.reset();
-  record_.reset();
+  requests_.clear();
   authMemo_.reset(); // the users may have changed: the next request authenticates again
   context_->connections.erase(this);
   context_ = next;
   context_->connections.insert(this);
-}
-
-std::string_view ClientConnection::clientHost() const {
-  // The address without port (the auth throttling key), cut from clientAddress_ rather than
-  // kept as a second string.
-  std::string_view host = clientAddress_;
-  size_t colon = host.rfind(':');
-  host = colon == std::string_view::npos ? host : host.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
 }
 
 void ClientConnection::start(WorkerContext& context, uv::TcpStream* stream, bool tls) {
@@ -183,7 +92,7 @@ void ClientConnection::drain() {
     closeNow(false, ConnectionEnd::Shutdown);
     return;
   }
-  flow_.clientKeepAlive = false; // a response not yet begun says Connection: close
+  flow().clientKeepAlive = false; // a response not yet begun says Connection: close
 }
 
 void ClientConnection::transition(State next) {
@@ -215,7 +124,7 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
 }
 
 ReadMode ClientConnection::readMode() const {
-  return readModeFor(machine_.state(), flow_.requestComplete, flow_.webSocket);
+  return readModeFor(machine_.state(), flow().requestComplete, flow().webSocket);
 }
 
 void ClientConnection::onReaderHeadBegins() {
@@ -231,7 +140,7 @@ void ClientConnection::onReaderError(bool inBody) {
                  parser().errorReason());
     return;
   }
-  flow_.clientKeepAlive = false;
+  flow().clientKeepAlive = false;
   failExchange(ProxyError::BadRequest, Phase::Send, "request body: " + parser().errorReason());
 }
 
@@ -242,9 +151,8 @@ void ClientConnection::onReaderDiscardOverflow() {
 }
 
 void ClientConnection::updateClientReading() {
-  const bool upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
   const std::optional<bool> want =
-      wantClientReads(machine_.state(), hasKept(), upstreamFull, clientEof_);
+      wantClientReads(machine_.state(), hasKept(), requests_.upstreamFull(), clientEof_);
   if (!want) {
     return; // the tunnel decides, or nothing is left to read
   } else if (*want) {
@@ -254,62 +162,22 @@ void ClientConnection::updateClientReading() {
   }
 }
 
-bool ClientConnection::finishBodylessRequest() {
-  if (flow_.requestComplete) {
-    return true;
-  }
-  if (!parser().inBody() || parser().framing() != http::BodyFraming::None || facts().isConnect) {
-    return false;
-  }
-  size_t used = 0;
-  http::ParseStatus status = parser().execute({}, used);
-  flow_.requestComplete = status == http::ParseStatus::MessageComplete;
-  return flow_.requestComplete;
-}
-
 void ClientConnection::onRequestHead(std::string_view sameRead) {
   const http::RequestHead& request = parser().request();
   resetExchange();
-  ExchangeRecord& rec = record();
-  rec.id = nextRequestId();
-  rec.startMs = headStartedAt_;
-  rec.method = request.method;
-  rec.target = http::withoutUserinfo(request.target); // never a password in a log line
-  flow_.clientMinor = request.versionMinor;
-  flow_.clientKeepAlive =
-      !context_->draining && !http::wantsClose(request.headers, request.versionMinor);
-  flow_.isHead = request.method == "HEAD";
-  if (auto expect = request.headers.get("expect");
-      expect && http::equalsIgnoreCase(http::trimOws(*expect), "100-continue") &&
-      parser().inBody() && parser().framing() != http::BodyFraming::None) {
-    flow_.expectContinue = true;
-  }
+  beginRecord(record(), nextRequestId(), headStartedAt_, &request);
+  flow() = flowOfHead(parser(), facts(), context_->draining, addressHost(clientAddress_));
   requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
-  flow_.head = &request;
-  flow_.facts = &facts();
-  flow_.framing = parser().framing();
-  flow_.contentLength = parser().contentLength();
-  flow_.clientHost = clientHost();
   transition(State::Deciding);
 
-  // Body bytes that came with the head are checked before anything goes upstream.
-  if (parser().framing() == http::BodyFraming::Chunked && !sameRead.empty() &&
-      !plausibleChunkStart(sameRead)) {
-    flow_.clientKeepAlive = false;
-    respondError(ProxyError::BadRequest, Phase::ReadHead, "request body: invalid chunk size line");
+  if (std::optional<ErrorAnswer> refusal = refuseSameRead(parser(), sameRead)) {
+    flow().clientKeepAlive = false;
+    respondError(std::move(*refusal));
     return;
   }
   // Who asks, built per request: an idle connection keeps only its address text.
   policy::ClientIdentity& identity = work().identity;
-  identity = policy::ClientIdentity{};
-  identity.address = clientAddress_;
-  identity.host = clientHost();
-  if (const tls::Session* session = tls::sessionOf(*client_); session != nullptr) {
-    identity.tlsListener = true;
-    identity.certificate = session->clientCertificate();
-    identity.certificateSubject =
-        identity.certificate != 0 ? session->clientSubject() : std::string();
-  }
+  identity = identityOf(clientAddress_, tls::sessionOf(*client_));
   work().policyRun = std::make_unique<policy::PolicyRun>(*context_->policy, request, identity,
                                                          facts(), authMemo_, context_->loop.now());
   auto verdict = work().policyRun->start([this](const Verdict& v) {
@@ -332,22 +200,13 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   if (!machine_.is(State::Deciding)) {
     return;
   }
-  ExchangeRecord& rec = record();
-  rec.decidedMs = context_->loop.now();
-  rec.user = facts().user;
-  rec.claimedUser = facts().claimedUser;
-  rec.rule = facts().rule;
-  rec.wouldDeny = facts().wouldDeny;
+  recordDecision(record(), facts(), context_->loop.now());
   switch (verdict.kind) {
-  case Verdict::Kind::Refuse: {
-    ErrorAnswer answer(verdict.error, verdict.phase, verdict.detail);
-    answer.publicDetail = verdict.publicDetail;
-    answer.fields = verdict.fields;
-    respondError(std::move(answer));
+  case Verdict::Kind::Refuse:
+    respondError(refusalAnswer(verdict));
     return;
-  }
   case Verdict::Kind::Answer: {
-    const bool close = !finishBodylessRequest() || !flow_.clientKeepAlive;
+    const bool close = !requests_.finishBodyless() || !flow().clientKeepAlive;
     respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
                                      verdict.contentType, close),
                  verdict.status, close);
@@ -357,14 +216,14 @@ void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
   case Verdict::Kind::Pending:
     break;
   }
-  flow_.webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
-  flow_.requestChunked = parser().framing() == http::BodyFraming::Chunked;
+  flow().webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
+  flow().requestChunked = parser().framing() == http::BodyFraming::Chunked;
   startUpstream();
 }
 
 void ClientConnection::onReaderBody(std::string_view data) {
   record().bytesIn += data.size();
-  flow_.expectContinue = false; // the client sends its body: it waits no more
+  flow().expectContinue = false; // the client sends its body: it waits no more
   exchange().sendBody(data);
 }
 
@@ -373,8 +232,8 @@ void ClientConnection::onReaderTrailers(const http::HeaderList& trailers) {
 }
 
 void ClientConnection::onRequestComplete() {
-  flow_.requestComplete = true;
-  flow_.expectContinue = false;
+  flow().requestComplete = true;
+  flow().expectContinue = false;
   if (machine_.is(State::Forwarding)) {
     exchange().finishRequest(requestDetail().requestTrailers);
   }
@@ -440,8 +299,8 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
   }
   // libuv will not call back for this write: end the exchange here.
   if (!machine_.is(State::Closed)) {
-    if (record_ && !record_->id.empty()) {
-      recordClientWriteFailure(*record_, rc);
+    if (ExchangeRecord* rec = requests_.recordIfAny(); rec && !rec->id.empty()) {
+      recordClientWriteFailure(*rec, rc);
       finishRecord();
     }
     closeNow(true, ConnectionEnd::ClientClosed);
@@ -450,15 +309,15 @@ bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffe
 }
 
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
-  if (machine_.is(State::Forwarding) && work_) {
-    work_->exchange.onClientDrained();
+  if (machine_.is(State::Forwarding) && requests_.active()) {
+    exchange().onClientDrained();
   }
 }
 
 void ClientConnection::finishExchange() {
   finishRecord();
   exchange().release();
-  if (exchange().closeAfter() || !flow_.clientKeepAlive || !flow_.requestComplete) {
+  if (exchange().closeAfter() || !flow().clientKeepAlive || !flow().requestComplete) {
     beginDraining();
     return;
   }
@@ -492,7 +351,8 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
   record().phase = Phase::Tunnel;
   uv::StreamHandler* self = this;
   TunnelEvents* events = this;
-  tunnel_ = std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
+  tunnel_ =
+      std::make_unique<Tunnel>(client_, self, upstreamStream, events, context_->config.splice);
   std::string toUpstream = reader().takeKept();
   tunnel_->start(toUpstream, toClient);
   armTimer();
@@ -500,18 +360,12 @@ void ClientConnection::beginTunnel(uv::TcpStream* upstreamStream, std::string_vi
 }
 
 void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
-  record().bytesIn += tunnel.bytesFromClient();
-  record().bytesOut += tunnel.bytesToClient();
+  recordTunnelEnd(record(), tunnel.bytesFromClient(), tunnel.bytesToClient(), end.reason);
   if (tunnel.spliced()) {
     context_->counters.splicedTunnels.fetch_add(1, std::memory_order_relaxed);
   }
   log::diag().debug("{} tunnel to {} ended: {}{}", record().id, record().upstreamAddress,
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
-  if (end.reason == TunnelEnd::Reason::UpstreamError) {
-    record().cause = EndCause::Upstream;
-  } else if (end.reason == TunnelEnd::Reason::ClientError) {
-    record().cause = EndCause::ClientAbort;
-  }
   finishRecord();
   closeNow(end.reason == TunnelEnd::Reason::UpstreamError, ConnectionEnd::TunnelEnded);
 }
@@ -532,35 +386,16 @@ void ClientConnection::respondLocal(std::string response, int status, bool close
   }
 }
 
-bool ClientConnection::discardRequest() {
-  if (!facts().isConnect && finishBodylessRequest()) {
-    return true;
-  }
-  // A client waiting for 100 Continue may or may not send its body after a final answer:
-  // nothing could tell the body from the next request, so such a connection closes.
-  if (flow_.expectContinue) {
-    return false;
-  }
-  return reader().discardRefused(facts().isConnect, kMaxDiscardBytes);
-}
-
 void ClientConnection::respondError(ErrorAnswer answer) {
   if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
     return;
   }
-  cancelUpstreamAttempt();
-  // Keep the connection only when the request is fully read (or its body can be thrown away)
-  // and both sides want to.
-  const bool keep = flow_.clientKeepAlive && (keepRuleFor(answer.error) == KeepRule::DiscardBody
-                                                  ? discardRequest()
-                                                  : !facts().isConnect && finishBodylessRequest());
-  AnswerContext where;
-  where.statusMode = context_->config.statusMode;
-  where.pseudonym = context_->pseudonym;
-  const std::string target = facts().authority.host.empty() ? "" : facts().authority.hostPort();
-  where.target = target;
-  where.accept = requestDetail().accept;
-  where.nowMs = context_->loop.now();
+  requests_.cancelUpstream();
+  work(); // the page names the request's target and reads its Accept
+  const bool keep = requests_.keepAfterAnswer(answer.error);
+  const AnswerContext where =
+      answerContextFor(context_->config.statusMode, context_->pseudonym, facts().authority,
+                       requestDetail().accept, context_->loop.now());
   std::string page = answerError(record(), std::move(answer), where, !keep);
   respondLocal(std::move(page), record().status, !keep);
 }
@@ -583,7 +418,7 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
   }
   const bool started = responseStarted();
   const CutEnding ending = cutExchange(record(), error, phase, std::move(detail), started,
-                                       started && work_->exchange.responseFramed());
+                                       started && exchange().responseFramed());
   finishRecord();
   if (ending == CutEnding::Fin && !machine_.is(State::Draining)) {
     beginDraining();
@@ -593,8 +428,8 @@ void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string 
 }
 
 void ClientConnection::finishRecord() {
-  if (record_) {
-    record_->finish(clientAddress_, context_->loop.now());
+  if (ExchangeRecord* rec = requests_.recordIfAny()) {
+    rec->finish(clientAddress_, context_->loop.now());
   }
 }
 
@@ -605,13 +440,9 @@ void ClientConnection::beginDraining() {
     return;
   }
   transition(State::Draining);
-  cancelUpstreamAttempt();
-  if (work_) {
-    work_->policyRun.reset();
-    work_->reader.takeKept(); // never read: we are closing
-  }
-  shutdownDone_ = false;
-  drainQueueSeen_ = client_->writeQueueSize();
+  requests_.stop();
+  requests_.dropKept(); // never read: we are closing
+  lingering_.begin(client_->writeQueueSize());
   if (client_->shutdown() != 0) {
     closeNow(false, ConnectionEnd::Drained);
     return;
@@ -624,13 +455,11 @@ void ClientConnection::onStreamShutdown(uv::TcpStream&, int status) {
   if (!machine_.is(State::Draining)) {
     return;
   }
-  if (clientEof_ || status != 0) {
+  if (!lingering_.lingerAfterShutdown(status, clientEof_)) {
     closeNow(false, ConnectionEnd::Drained);
     return;
   }
-  // Every byte is with the kernel and our FIN is out: the linger clock starts now.
-  shutdownDone_ = true;
-  stateSince_ = context_->loop.now();
+  stateSince_ = context_->loop.now(); // the linger clock starts now
   armTimer();
 }
 
@@ -653,7 +482,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
                                      : std::string("client ") + uv::errorName(status));
     return;
   case State::Draining:
-    if (shutdownDone_ || client_->writeQueueSize() == 0) {
+    if (lingering_.closeOnClientEof(client_->writeQueueSize())) {
       closeNow(false, ConnectionEnd::Drained);
     }
     return;
@@ -678,10 +507,7 @@ void ClientConnection::closeNow(bool reset, ConnectionEnd reason) {
   log::diag().debug("c{}.{} closing in {}: {}", context_->workerIndex, id_,
                     stateName(machine_.state()), connectionEndName(reason));
   machine_.close(reason);
-  cancelUpstreamAttempt();
-  if (work_) {
-    work_->policyRun.reset();
-  }
+  requests_.stop();
   if (tunnel_ && !tunnel_->ended()) {
     tunnel_->abort("connection closing"); // calls onTunnelEnded, which returns at once now
   }
@@ -735,26 +561,12 @@ ConnectionClock ClientConnection::clock() const {
   c.lastClientActivity = lastClientActivity_;
   c.headStartedAt = headStartedAt_;
   c.requestCount = requestCount_;
-  c.headStarted = headStarted();
-  c.requestComplete = flow_.requestComplete;
-  c.expectContinue = flow_.expectContinue;
-  c.upstreamFull = work_ && work_->exchange.upstreamAboveHighWatermark();
-  c.resolving = work_ && work_->exchange.resolving();
+  requests_.fillClock(c);
   c.tunnelOpen = tunnel_ != nullptr;
   c.tunnelLastActivity = tunnel_ ? tunnel_->lastActivity() : 0;
-  c.shutdownDone = shutdownDone_;
   c.writeQueue = client_->writeQueueSize();
-  c.writeQueueSeen = drainQueueSeen_;
-  c.releaseAt = releaseAt_;
+  lingering_.fillClock(c);
   return c;
-}
-
-DeadlineLimits ClientConnection::limits() const {
-  const auto& config = context_->config;
-  return {.requestHeadTimeoutMs = config.requestHeadTimeoutMs,
-          .idleTimeoutMs = config.idleTimeoutMs,
-          .dnsTimeoutMs = config.dnsTimeoutMs,
-          .readTimeoutMs = config.readTimeoutMs};
 }
 
 void ClientConnection::armTimer() {
@@ -762,7 +574,7 @@ void ClientConnection::armTimer() {
     return;
   }
   const ConnectionClock now = clock();
-  const std::optional<uint64_t> deadline = nextDeadline(now, limits());
+  const std::optional<uint64_t> deadline = nextDeadline(now, deadlineLimits(context_->config));
   if (!deadline) {
     timer_->stop();
     return;
@@ -771,10 +583,11 @@ void ClientConnection::armTimer() {
 }
 
 void ClientConnection::onTimer(uv::Timer&) {
-  if (releaseAt_ != 0 && context_->loop.now() >= releaseAt_) {
-    releaseIfIdle(); // then the state's own deadline below
+  if (requests_.releaseDue(context_->loop.now())) {
+    requests_.releaseIfIdle(machine_.state());
+    followReload(); // then the state's own deadline below
   }
-  Expiry expiry = expiredDeadline(clock(), limits());
+  Expiry expiry = expiredDeadline(clock(), deadlineLimits(context_->config));
   switch (expiry.kind) {
   case Expiry::Kind::None:
     break;
@@ -790,14 +603,14 @@ void ClientConnection::onTimer(uv::Timer&) {
     exchange().failDnsTimeout();
     return;
   case Expiry::Kind::RequestBody:
-    flow_.clientKeepAlive = false;
+    flow().clientKeepAlive = false;
     failExchange(expiry.error, expiry.phase, std::move(expiry.detail));
     return;
   case Expiry::Kind::TunnelIdle:
     tunnel_->abort(std::move(expiry.detail));
     return;
   case Expiry::Kind::DrainProgress:
-    drainQueueSeen_ = client_->writeQueueSize(); // give it another period
+    lingering_.progressed(client_->writeQueueSize()); // give it another period
     stateSince_ = context_->loop.now();
     break;
   case Expiry::Kind::DrainStalled:

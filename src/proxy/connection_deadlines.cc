@@ -121,4 +121,11 @@ Expiry expiredDeadline(const ConnectionClock& c, const DeadlineLimits& limits) {
   return e;
 }
 
+DeadlineLimits deadlineLimits(const config::Config& config) {
+  return {.requestHeadTimeoutMs = config.requestHeadTimeoutMs,
+          .idleTimeoutMs = config.idleTimeoutMs,
+          .dnsTimeoutMs = config.dnsTimeoutMs,
+          .readTimeoutMs = config.readTimeoutMs};
+}
+
 } // namespace gatehouse::proxy

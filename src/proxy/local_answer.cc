@@ -34,6 +34,18 @@ ProxyError errorForParseStatus(int status) {
   }
 }
 
+AnswerContext answerContextFor(errors::StatusMode statusMode, std::string_view pseudonym,
+                               const http::Authority& authority, std::string_view accept,
+                               uint64_t nowMs) {
+  AnswerContext context;
+  context.statusMode = statusMode;
+  context.pseudonym = pseudonym;
+  context.target = authority.host.empty() ? "" : authority.hostPort();
+  context.accept = accept;
+  context.nowMs = nowMs;
+  return context;
+}
+
 std::string answerError(ExchangeRecord& record, ErrorAnswer answer, const AnswerContext& context,
                         bool close) {
   ErrorResponse response;

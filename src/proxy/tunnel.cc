@@ -1,9 +1,21 @@
 #include "gatehouse/proxy/tunnel.h"
 
+#include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/telemetry.h"
 #include "gatehouse/uv/loop.h"
 
 namespace gatehouse::proxy {
+
+void recordTunnelEnd(ExchangeRecord& record, uint64_t fromClient, uint64_t toClient,
+                     TunnelEnd::Reason reason) {
+  record.bytesIn += fromClient;
+  record.bytesOut += toClient;
+  if (reason == TunnelEnd::Reason::UpstreamError) {
+    record.cause = EndCause::Upstream;
+  } else if (reason == TunnelEnd::Reason::ClientError) {
+    record.cause = EndCause::ClientAbort;
+  }
+}
 
 Tunnel::Tunnel(uv::TcpStream* client, uv::StreamHandler* clientOwner, uv::TcpStream* upstream,
                TunnelEvents* events, bool splice)

@@ -3,7 +3,9 @@
 // the allowed edges are written there once), feeds the request parser, hands each head to the
 // request-policy chain (src/policy), then forwards through an upstream connection or opens a
 // tunnel. Each request or tunnel has one ExchangeRecord; its finish() writes the log lines.
-// The object frees itself once its client stream and timer have both closed.
+// The object frees itself once its client stream and timer have both closed. What it decides
+// lives in parts with their own tests: RequestState (what a request holds, and when it goes),
+// request_intake.h, local_answer.h, connection_deadlines.h, lingering_close.h.
 
 #include <cstdint>
 #include <memory>
@@ -17,8 +19,10 @@
 #include "gatehouse/proxy/connection_state.h"
 #include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/forward_exchange.h"
+#include "gatehouse/proxy/lingering_close.h"
 #include "gatehouse/proxy/local_answer.h"
 #include "gatehouse/proxy/request_reader.h"
+#include "gatehouse/proxy/request_state.h"
 #include "gatehouse/proxy/tunnel.h"
 #include "gatehouse/uv/tcp.h"
 #include "gatehouse/uv/timer.h"
@@ -50,30 +54,18 @@ public:
   void drain();
 
 private:
-  // What only the request's own processing needs; lives in RequestWork, so an open tunnel
-  // (which keeps its record for the access line) does not carry it.
-  struct RequestDetail {
-    policy::RequestFacts facts;
-    http::HeaderList requestTrailers;
-    std::string accept; // picks the error page format
-  };
-
   ClientConnection(WorkerContext& context, uv::TcpStream* stream);
   ~ClientConnection() override;
 
   void transition(State next);
-  // Waiting for a next request of which no byte has come (none kept, no head begun).
-  bool betweenRequests() const;
   // After a SIGHUP: moves a connection that is between requests to the configuration now in
   // place (running requests and tunnels finish on the one they began with).
   void followReload();
   // The one timer follows connection_deadlines.h: clock() is what it looks at.
   ConnectionClock clock() const;
-  DeadlineLimits limits() const;
   void armTimer();
   void onRequestHead(std::string_view sameRead);
   void onPolicyVerdict(const policy::Verdict& verdict);
-  bool discardRequest();
   void onRequestComplete();
   void startUpstream();
   void beginTunnel(uv::TcpStream* upstream, std::string_view toClient);
@@ -81,7 +73,6 @@ private:
   void nextRequest();
   void drainPending();
   void updateClientReading();
-  bool finishBodylessRequest();
   void respondLocal(std::string response, int status, bool close);
   // Writes to the client; a write that fails at once ends the exchange (libuv never calls
   // back for it). Returns false then.
@@ -144,50 +135,33 @@ private:
   uv::Timer* timer_;
   int openHandles_ = 2;
   ConnectionStateMachine machine_;
+  bool clientEof_ = false; // beside the machine's two bytes: no padding of its own
   uint64_t id_;
   unsigned requestCount_ = 0;
   std::string clientAddress_; // "host:port" or "[v6]:port"
-  std::string_view clientHost() const;
-  // What a request in flight needs, allocated when its first byte arrives and freed (from the
-  // timer, never inside a callback of what it owns) once the connection is idle again: an
-  // idle keep-alive connection or an open tunnel holds no parser and no connector.
-  struct RequestWork {
-    RequestWork(ClientConnection& connection);
-    RequestReader reader;
-    policy::ClientIdentity identity; // address and host point into clientAddress_
-    RequestDetail request;
-    std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
-    ForwardExchange exchange;                     // the way a decided request proceeds
-  };
-  std::unique_ptr<RequestWork> work_;
-  std::unique_ptr<ExchangeRecord> record_; // kept through a tunnel for its access line
-  RequestFlow flow_;
-  uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
-  RequestWork& work();
+  // What a request in flight needs (request_state.h): allocated when its first byte arrives,
+  // freed from the timer once the connection is idle again.
+  RequestState requests_;
+  RequestWork& work() { return requests_.work(*context_, *client_, *this, *this); }
   http::MessageParser& parser() { return work().reader.parser(); }
   RequestReader& reader() { return work().reader; }
   ForwardExchange& exchange() { return work().exchange; }
-  ExchangeRecord& record();
+  ExchangeRecord& record() { return requests_.record(); }
+  RequestFlow& flow() { return requests_.flow(); }
+  const RequestFlow& flow() const { return requests_.flow(); }
   RequestDetail& requestDetail() { return work().request; }
   policy::RequestFacts& facts() { return work().request.facts; }
-  // Starts a new exchange: fresh record, flow and request details (the forward exchange is
-  // cancelled first).
-  void resetExchange();
-  // True while a request head is partly received (false when no request state exists).
-  bool headStarted() const { return work_ && work_->reader.parser().headStarted(); }
-  bool hasKept() const { return work_ && work_->reader.hasKept(); }
-  void cancelUpstreamAttempt();
-  bool responseStarted() const { return work_ && work_->exchange.responseStarted(); }
+  void resetExchange() { requests_.resetExchange(); }
+  bool headStarted() const { return requests_.headStarted(); }
+  bool hasKept() const { return requests_.hasKept(); }
+  bool responseStarted() const { return requests_.responseStarted(); }
   // Frees the per-request state a little later (from the timer) if the connection is idle
   // then; a busy keep-alive connection keeps reusing it.
   void scheduleRelease();
-  void releaseIfIdle();
   uint64_t lastClientActivity_ = 0;
   uint64_t headStartedAt_ = 0; // accept time until the first request's first byte
   uint64_t stateSince_ = 0;
-  uint64_t drainQueueSeen_ = 0; // Draining: write queue size at the last timer (progress)
-  bool shutdownDone_ = false;   // Draining: our FIN is out; the linger clock runs from here
-  bool clientEof_ = false;
+  LingeringClose lingering_; // Draining: our FIN's progress (lingering_close.h)
   // The Proxy-Authorization value last accepted on this connection (policy::AuthMemo).
   std::unique_ptr<policy::AuthMemo> authMemo_;
   std::unique_ptr<Tunnel> tunnel_;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "gatehouse/config/config.h"
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/proxy/connection_state.h"
 
@@ -34,6 +35,8 @@ struct DeadlineLimits {
   uint64_t dnsTimeoutMs = 0;
   uint64_t readTimeoutMs = 0;
 };
+// The limits `config` sets.
+DeadlineLimits deadlineLimits(const config::Config& config);
 
 // What a connection's deadlines depend on, at loop time `now`. Times are loop times in ms.
 struct ConnectionClock {

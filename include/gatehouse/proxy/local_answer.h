@@ -11,6 +11,7 @@
 
 #include "gatehouse/errors/proxy_error.h"
 #include "gatehouse/http/message.h"
+#include "gatehouse/http/uri.h"
 #include "gatehouse/proxy/exchange_record.h"
 
 namespace gatehouse::proxy {
@@ -46,10 +47,15 @@ struct ErrorAnswer {
 struct AnswerContext {
   errors::StatusMode statusMode = errors::StatusMode::Proxy;
   std::string_view pseudonym;
-  std::string_view target; // host:port the client asked for, or empty
+  std::string target;      // host:port the client asked for, or empty
   std::string_view accept; // the request's Accept field: picks the page format
   uint64_t nowMs = 0;      // loop time, for the page's "after" and the record
 };
+
+// Where an answer to a request for `authority` goes ("" for a target when none was read).
+AnswerContext answerContextFor(errors::StatusMode statusMode, std::string_view pseudonym,
+                               const http::Authority& authority, std::string_view accept,
+                               uint64_t nowMs);
 
 // Records the failure on `record` (status, error, phase, cause, detail) and renders the error
 // page with its Proxy-Status (the parent's members first), X-Request-Id, the Allow a 405

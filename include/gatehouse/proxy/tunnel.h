@@ -20,6 +20,7 @@
 namespace gatehouse::proxy {
 
 class Tunnel;
+struct ExchangeRecord;
 
 // How a tunnel ended.
 struct TunnelEnd {
@@ -27,6 +28,11 @@ struct TunnelEnd {
   Reason reason = Reason::BothClosed;
   std::string detail;
 };
+
+// Writes a tunnel's end into its record: the bytes it moved each way, and who ended it when a
+// side failed (the upstream: 'S', the client: 'C'); both sides closing is a normal end.
+void recordTunnelEnd(ExchangeRecord& record, uint64_t fromClient, uint64_t toClient,
+                     TunnelEnd::Reason reason);
 
 class TunnelEvents {
 public:

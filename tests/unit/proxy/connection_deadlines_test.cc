@@ -236,3 +236,17 @@ TEST_CASE("deadlines: the head deadline wins over idle while a head is due", "[d
   c.requestCount = 1;
   CHECK(expiredDeadline(c, kLimits).kind == K::IdleClose);
 }
+
+TEST_CASE("deadlines: the limits come from the configuration's timeouts", "[deadlines]") {
+  gatehouse::config::Config config;
+  config.requestHeadTimeoutMs = 1'001;
+  config.idleTimeoutMs = 2'002;
+  config.dnsTimeoutMs = 3'003;
+  config.readTimeoutMs = 4'004;
+  config.connectTimeoutMs = 5'005; // the upstream's own timer, not the connection's
+  const DeadlineLimits limits = deadlineLimits(config);
+  CHECK(limits.requestHeadTimeoutMs == 1'001);
+  CHECK(limits.idleTimeoutMs == 2'002);
+  CHECK(limits.dnsTimeoutMs == 3'003);
+  CHECK(limits.readTimeoutMs == 4'004);
+}

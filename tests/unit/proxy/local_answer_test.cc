@@ -206,3 +206,26 @@ TEST_CASE("local answer: a refused request head's error follows the parser's sta
   CHECK(errorForParseStatus(400) == ProxyError::BadRequest);
   CHECK(errorForParseStatus(0) == ProxyError::BadRequest);
 }
+
+TEST_CASE("local answer: the context names the request's target, or none before a head",
+          "[answer]") {
+  gatehouse::http::Authority authority;
+  AnswerContext none = answerContextFor(StatusMode::Rfc, "gh", authority, "", 77);
+  CHECK(none.target.empty());
+  CHECK(none.statusMode == StatusMode::Rfc);
+  CHECK(none.pseudonym == "gh");
+  CHECK(none.nowMs == 77);
+
+  authority.host = "example.test";
+  authority.port = 8080;
+  AnswerContext named =
+      answerContextFor(StatusMode::Proxy, "gatehouse", authority, "application/json", 90);
+  CHECK(named.target == "example.test:8080");
+  CHECK(named.accept == "application/json");
+
+  authority.host = "2001:db8::1";
+  authority.ipv6 = true;
+  authority.port = 443;
+  CHECK(answerContextFor(StatusMode::Proxy, "gatehouse", authority, "", 0).target ==
+        "[2001:db8::1]:443");
+}

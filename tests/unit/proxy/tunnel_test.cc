@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gatehouse/proxy/connection_deadlines.h"
+#include "gatehouse/proxy/exchange_record.h"
 #include "gatehouse/proxy/tunnel.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
@@ -534,4 +535,24 @@ TEST_CASE("tunnel: a write that fails at once ends it with that side's error", "
   CHECK(rig.end->detail == "write EPIPE");
   CHECK(target.received.empty());
   CHECK(target.endStatus != 0); // both far ends see the tunnel go
+}
+
+TEST_CASE("tunnel: its end goes into the record with the bytes and who ended it", "[tunnel]") {
+  using proxy::EndCause;
+  proxy::ExchangeRecord record;
+  record.bytesIn = 100; // the CONNECT head, counted before the tunnel
+  proxy::recordTunnelEnd(record, 5'000, 70'000, TunnelEnd::Reason::BothClosed);
+  CHECK(record.bytesIn == 5'100);
+  CHECK(record.bytesOut == 70'000);
+  CHECK(record.cause == EndCause::Normal);
+
+  proxy::ExchangeRecord upstream;
+  proxy::recordTunnelEnd(upstream, 1, 2, TunnelEnd::Reason::UpstreamError);
+  CHECK(upstream.cause == EndCause::Upstream);
+  CHECK(upstream.terminationCode()[0] == 'S');
+
+  proxy::ExchangeRecord client;
+  proxy::recordTunnelEnd(client, 1, 2, TunnelEnd::Reason::ClientError);
+  CHECK(client.cause == EndCause::ClientAbort);
+  CHECK(client.terminationCode()[0] == 'C');
 }

@@ -1,0 +1,119 @@
+#include "gatehouse/proxy/request_state.h"
+
+#include "gatehouse/proxy/context.h"
+#include "gatehouse/proxy/local_answer.h"
+
+namespace gatehouse::proxy {
+
+RequestWork::RequestWork(WorkerContext& context, uv::TcpStream& client, ReaderEvents& readerEvents,
+                         ExchangeEvents& exchangeEvents, ExchangeRecord& record, RequestFlow& flow)
+    : reader(context.requestLimits, readerEvents),
+      exchange(context, exchangeEvents, client, record, flow) {}
+
+RequestWork& RequestState::work(WorkerContext& context, uv::TcpStream& client,
+                                ReaderEvents& readerEvents, ExchangeEvents& exchangeEvents) {
+  if (!work_) {
+    work_ = std::make_unique<RequestWork>(context, client, readerEvents, exchangeEvents, record(),
+                                          flow_);
+  }
+  return *work_;
+}
+
+ExchangeRecord& RequestState::record() {
+  if (!record_) {
+    record_ = std::make_unique<ExchangeRecord>();
+  }
+  return *record_;
+}
+
+const http::RequestHead* RequestState::head() const {
+  return work_ ? &work_->reader.parser().request() : nullptr;
+}
+
+void RequestState::resetExchange() {
+  if (work_) {
+    work_->exchange.reset();
+    work_->policyRun.reset(); // cancels a check still in flight
+    work_->request = RequestDetail{};
+  }
+  record() = ExchangeRecord{};
+  flow_ = RequestFlow{};
+}
+
+void RequestState::cancelUpstream() {
+  if (work_) {
+    work_->exchange.cancel();
+  }
+}
+
+void RequestState::stop() {
+  cancelUpstream();
+  if (work_) {
+    work_->policyRun.reset();
+  }
+}
+
+void RequestState::dropKept() {
+  if (work_) {
+    work_->reader.takeKept();
+  }
+}
+
+bool RequestState::betweenRequests(ConnectionState state) const {
+  return state == ConnectionState::ReadingHead &&
+         (!work_ || (!work_->reader.hasKept() && !work_->reader.parser().headStarted() &&
+                     !work_->reader.parser().inBody()));
+}
+
+bool RequestState::finishBodyless() {
+  if (work_ && !flow_.requestComplete && !work_->request.facts.isConnect) {
+    flow_.requestComplete = work_->reader.finishBodyless();
+  }
+  return flow_.requestComplete;
+}
+
+bool RequestState::keepAfterAnswer(errors::ProxyError error) {
+  if (!work_ || !flow_.clientKeepAlive) {
+    return false;
+  }
+  const bool isConnect = work_->request.facts.isConnect;
+  if (keepRuleFor(error) == KeepRule::BodylessOnly) {
+    return !isConnect && finishBodyless();
+  }
+  if (!isConnect && finishBodyless()) {
+    return true;
+  }
+  // A client waiting for 100 Continue may or may not send its body after a final answer:
+  // nothing could tell the body from the next request, so such a connection closes.
+  if (flow_.expectContinue) {
+    return false;
+  }
+  return work_->reader.discardRefused(isConnect, kMaxDiscardBytes);
+}
+
+void RequestState::releaseIfIdle(ConnectionState state) {
+  releaseAt_ = 0;
+  const bool idle = work_ && betweenRequests(state);
+  if (idle || state == ConnectionState::Tunneling) {
+    work_.reset();
+    if (idle) {
+      record_.reset();
+    }
+  }
+}
+
+void RequestState::clear() {
+  work_.reset();
+  record_.reset();
+}
+
+void RequestState::fillClock(ConnectionClock& clock) const {
+  clock.headStarted = headStarted();
+  clock.requestComplete = flow_.requestComplete;
+  clock.expectContinue = flow_.expectContinue;
+  clock.upstreamFull = upstreamFull();
+  clock.resolving = work_ && work_->exchange.resolving();
+  clock.releaseAt = releaseAt_;
+}
+
+} // namespace gatehouse::proxy
