@@ -50,6 +50,7 @@ run() {
   taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" --latency -s bench/proxy_target.lua \
     "http://127.0.0.1:$proxy_port" -- "http://127.0.0.1:$origin_port/1k" "user7:secret" \
     > "$work/wrk.txt"
+  [ -n "${WRK_SHOW:-}" ] && grep -A5 "Latency Distribution" "$work/wrk.txt" >&2
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")
   errors=$(awk '/Socket errors/ {e = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) e += $i; print e}' "$work/wrk.txt")
