@@ -45,14 +45,21 @@ struct TcpStreamImpl final : TcpStream {
   bool wantDrain = false;
   bool connecting = false;
   bool shuttingDown = false;
-  std::unique_ptr<Rare> rare;
+  // Owned; a raw pointer because std::unique_ptr is not standard-layout with every compiler
+  // (clang's fuzz build), and the handle-to-stream cast needs a standard-layout type.
+  Rare* rare = nullptr;
+
+  TcpStreamImpl() = default;
+  TcpStreamImpl(const TcpStreamImpl&) = delete;
+  TcpStreamImpl& operator=(const TcpStreamImpl&) = delete;
+  ~TcpStreamImpl() { delete rare; }
 
   Loop* loop() const { return static_cast<Loop*>(handle.loop->data); }
   StreamHandler* handler() const { return static_cast<StreamHandler*>(handle.data); }
   StreamFilter* filter() const { return rare ? rare->filter.get() : nullptr; }
   Rare& rareFields() {
-    if (!rare) {
-      rare = std::make_unique<Rare>();
+    if (rare == nullptr) {
+      rare = new Rare;
     }
     return *rare;
   }
