@@ -1,20 +1,21 @@
 #include "gatehouse/proxy/request_state.h"
 
+#include <cassert>
+
 #include "gatehouse/proxy/context.h"
 #include "gatehouse/proxy/local_answer.h"
 
 namespace gatehouse::proxy {
 
 RequestWork::RequestWork(WorkerContext& context, uv::TcpStream& client, ReaderEvents& readerEvents,
-                         ExchangeEvents& exchangeEvents, ExchangeRecord& record, RequestFlow& flow)
+                         ExchangeEvents& exchangeEvents, ExchangeRecord& record)
     : reader(context.requestLimits, readerEvents),
       exchange(context, exchangeEvents, client, record, flow) {}
 
 RequestWork& RequestState::work(WorkerContext& context, uv::TcpStream& client,
                                 ReaderEvents& readerEvents, ExchangeEvents& exchangeEvents) {
   if (!work_) {
-    work_ = std::make_unique<RequestWork>(context, client, readerEvents, exchangeEvents, record(),
-                                          flow_);
+    work_ = std::make_unique<RequestWork>(context, client, readerEvents, exchangeEvents, record());
   }
   return *work_;
 }
@@ -26,6 +27,16 @@ ExchangeRecord& RequestState::record() {
   return *record_;
 }
 
+RequestFlow& RequestState::flow() {
+  assert(work_ && "the flow exists with the request's work");
+  return work_->flow;
+}
+
+const RequestFlow& RequestState::flow() const {
+  assert(work_ && "the flow exists with the request's work");
+  return work_->flow;
+}
+
 const http::RequestHead* RequestState::head() const {
   return work_ ? &work_->reader.parser().request() : nullptr;
 }
@@ -35,9 +46,9 @@ void RequestState::resetExchange() {
     work_->exchange.reset();
     work_->policyRun.reset(); // cancels a check still in flight
     work_->request = RequestDetail{};
+    work_->flow = RequestFlow{};
   }
   record() = ExchangeRecord{};
-  flow_ = RequestFlow{};
 }
 
 void RequestState::cancelUpstream() {
@@ -66,14 +77,18 @@ bool RequestState::betweenRequests(ConnectionState state) const {
 }
 
 bool RequestState::finishBodyless() {
-  if (work_ && !flow_.requestComplete && !work_->request.facts.isConnect) {
-    flow_.requestComplete = work_->reader.finishBodyless();
+  if (!work_) {
+    return false;
   }
-  return flow_.requestComplete;
+  RequestFlow& flow = work_->flow;
+  if (!flow.requestComplete && !work_->request.facts.isConnect) {
+    flow.requestComplete = work_->reader.finishBodyless();
+  }
+  return flow.requestComplete;
 }
 
 bool RequestState::keepAfterAnswer(errors::ProxyError error) {
-  if (!work_ || !flow_.clientKeepAlive) {
+  if (!work_ || !work_->flow.clientKeepAlive) {
     return false;
   }
   const bool isConnect = work_->request.facts.isConnect;
@@ -85,7 +100,7 @@ bool RequestState::keepAfterAnswer(errors::ProxyError error) {
   }
   // A client waiting for 100 Continue may or may not send its body after a final answer:
   // nothing could tell the body from the next request, so such a connection closes.
-  if (flow_.expectContinue) {
+  if (work_->flow.expectContinue) {
     return false;
   }
   return work_->reader.discardRefused(isConnect, kMaxDiscardBytes);
@@ -109,8 +124,8 @@ void RequestState::clear() {
 
 void RequestState::fillClock(ConnectionClock& clock) const {
   clock.headStarted = headStarted();
-  clock.requestComplete = flow_.requestComplete;
-  clock.expectContinue = flow_.expectContinue;
+  clock.requestComplete = work_ && work_->flow.requestComplete;
+  clock.expectContinue = work_ && work_->flow.expectContinue;
   clock.upstreamFull = upstreamFull();
   clock.resolving = work_ && work_->exchange.resolving();
   clock.releaseAt = releaseAt_;

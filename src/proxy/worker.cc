@@ -263,7 +263,7 @@ void Worker::drainConnections() {
   }
   for (WorkerContext* context : contexts) {
     // Copy: a connection that closes leaves the set.
-    std::vector<ClientConnection*> live(context->connections.begin(), context->connections.end());
+    std::vector<ClientConnection*> live = context->connections.snapshot();
     for (ClientConnection* conn : live) {
       conn->drain();
     }
@@ -329,7 +329,7 @@ void Worker::stopOnLoop() {
   for (WorkerContext* context : contexts) {
     context->stopping = true;
     // Copy: shutdown() removes each connection from the set.
-    std::vector<ClientConnection*> live(context->connections.begin(), context->connections.end());
+    std::vector<ClientConnection*> live = context->connections.snapshot();
     for (ClientConnection* conn : live) {
       conn->shutdown();
     }

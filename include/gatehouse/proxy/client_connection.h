@@ -54,6 +54,7 @@ public:
   void drain();
 
 private:
+  template <class> friend class SlotTable; // keeps tableSlot_
   ClientConnection(WorkerContext& context, uv::TcpStream* stream);
   ~ClientConnection() override;
 
@@ -138,6 +139,7 @@ private:
   bool clientEof_ = false; // beside the machine's two bytes: no padding of its own
   uint64_t id_;
   unsigned requestCount_ = 0;
+  uint32_t tableSlot_ = 0;    // index in context_->connections (beside requestCount_: no padding)
   std::string clientAddress_; // "host:port" or "[v6]:port"
   // What a request in flight needs (request_state.h): allocated when its first byte arrives,
   // freed from the timer once the connection is idle again.
@@ -147,8 +149,8 @@ private:
   RequestReader& reader() { return work().reader; }
   ForwardExchange& exchange() { return work().exchange; }
   ExchangeRecord& record() { return requests_.record(); }
-  RequestFlow& flow() { return requests_.flow(); }
-  const RequestFlow& flow() const { return requests_.flow(); }
+  RequestFlow& flow() { return work().flow; }
+  const RequestFlow& flow() const { return requests_.flow(); } // only while the work exists
   RequestDetail& requestDetail() { return work().request; }
   policy::RequestFacts& facts() { return work().request.facts; }
   void resetExchange() { requests_.resetExchange(); }

@@ -5,23 +5,19 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <unordered_set>
 #include <vector>
-
-#include "gatehouse/http/uri.h"
 
 #include "gatehouse/config/config.h"
 #include "gatehouse/http/parser.h"
-
+#include "gatehouse/http/uri.h"
+#include "gatehouse/proxy/connection_table.h"
+#include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/socket_address.h"
 
 namespace gatehouse::uv {
 class Loop;
 class Resolver;
 } // namespace gatehouse::uv
-
-#include "gatehouse/tls/tls.h"
-
 namespace gatehouse::auth {
 class Authenticator;
 } // namespace gatehouse::auth
@@ -87,7 +83,7 @@ struct WorkerContext {
   WorkerTelemetry* telemetry = nullptr;
   uint64_t nextConnectionId = 1;
   // Live client connections, closed on shutdown.
-  std::unordered_set<ClientConnection*> connections;
+  ConnectionTable connections{};
   // Set when the worker closes (upstream connections then stay out of the shared pool) and
   // when a reload retires this context.
   bool stopping = false;

@@ -44,7 +44,10 @@ struct RequestDetail {
 // What a request in flight needs; the reader and the exchange call back into the connection.
 struct RequestWork {
   RequestWork(WorkerContext& context, uv::TcpStream& client, ReaderEvents& readerEvents,
-              ExchangeEvents& exchangeEvents, ExchangeRecord& record, RequestFlow& flow);
+              ExchangeEvents& exchangeEvents, ExchangeRecord& record);
+  // How the request proceeds (keep-alive, framing, Expect); declared before the exchange,
+  // which refers to it. Here rather than in the connection: an idle one does not carry it.
+  RequestFlow flow;
   RequestReader reader;
   policy::ClientIdentity identity; // address and host point into the connection's address
   RequestDetail request;
@@ -52,8 +55,8 @@ struct RequestWork {
   ForwardExchange exchange;                     // the way a decided request proceeds
 };
 
-// Holds one connection's RequestWork, the record and the flow; decides when they go and what
-// a request answered locally leaves unread.
+// Holds one connection's RequestWork and the record; decides when they go and what a request
+// answered locally leaves unread.
 class RequestState {
 public:
   // The request's work, allocated on first use. The record exists first and goes last: the
@@ -64,8 +67,9 @@ public:
   ExchangeRecord& record();
   // The record, or null where none was begun or it was freed.
   ExchangeRecord* recordIfAny() { return record_.get(); }
-  RequestFlow& flow() { return flow_; }
-  const RequestFlow& flow() const { return flow_; }
+  // The request's flow: only while the work exists (an idle connection has none).
+  RequestFlow& flow();
+  const RequestFlow& flow() const;
   // The head being read or just read, or null without request state.
   const http::RequestHead* head() const;
 
@@ -111,9 +115,8 @@ public:
   void fillClock(ConnectionClock& clock) const;
 
 private:
-  // Declared before work_, so that they outlive the exchange that refers to them.
+  // Declared before work_, so that it outlives the exchange that refers to it.
   std::unique_ptr<ExchangeRecord> record_; // kept through a tunnel for its access line
-  RequestFlow flow_;
   std::unique_ptr<RequestWork> work_;
   uint64_t releaseAt_ = 0; // loop time at which to free idle request state; 0: none
 };

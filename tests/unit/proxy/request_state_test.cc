@@ -106,7 +106,7 @@ TEST_CASE("request state: a record alone (an error before any byte) has no work"
   rig.state.record().id = "0.1.1";
   CHECK_FALSE(rig.state.active());
   CHECK(rig.state.head() == nullptr);
-  rig.state.resetExchange(); // no work to reset: only the record and the flow
+  rig.state.resetExchange(); // no work to reset: only the record
   CHECK(rig.state.record().id.empty());
 }
 
