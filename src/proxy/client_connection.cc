@@ -1,11 +1,7 @@
 #include "gatehouse/proxy/client_connection.h"
 
-#include "gatehouse/http/header_rules.h"
 #include "gatehouse/log/log.h"
 #include "gatehouse/proxy/context.h"
-#include "gatehouse/proxy/error_response.h"
-#include "gatehouse/proxy/local_answer.h"
-#include "gatehouse/proxy/request_intake.h"
 #include "gatehouse/tls/tls.h"
 #include "gatehouse/uv/loop.h"
 
@@ -13,31 +9,20 @@ namespace gatehouse::proxy {
 
 using errors::Phase;
 using errors::ProxyError;
-using policy::Verdict;
 
 // Every idle keep-alive connection and every tunnel pays for one (a 208-byte allocation).
 static_assert(sizeof(ClientConnection) <= 200);
 
 ClientConnection::ClientConnection(WorkerContext& context, uv::TcpStream* stream)
-    : context_(&context), client_(stream), timer_(uv::Timer::create(context.loop, this)),
-      id_(context.nextConnectionId++) {
+    : RequestCycle(context, stream), timer_(uv::Timer::create(context.loop, this)) {
   client_->setHandler(this);
-  uv::SocketAddress peer = client_->peerAddress();
-  clientAddress_ = peer.toString();
-  lastClientActivity_ = context_->loop.now();
+  lastClientActivity_ = headStartedAt_;
   stateSince_ = lastClientActivity_;
-  headStartedAt_ = lastClientActivity_; // the first request head is due from accept
   context_->connections.insert(this);
 }
 
 ClientConnection::~ClientConnection() {
   context_->counters.clientConnections.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void ClientConnection::startBareRecord(uint64_t startMs) {
-  resetExchange();
-  beginRecord(record(), nextRequestId(), startMs, requests_.head());
-  flow().clientKeepAlive = false;
 }
 
 void ClientConnection::scheduleRelease() {
@@ -91,7 +76,8 @@ void ClientConnection::drain() {
   // Waiting for a next request that no byte of has come (pipelined bytes kept are one): no
   // request is lost by closing. Before the first request a client may be sending it: the
   // request head timeout ends that wait.
-  if (machine_.is(State::ReadingHead) && !headStarted() && !hasKept() && requestCount_ > 0) {
+  if (machine_.is(State::ReadingHead) && !requests_.headStarted() && !requests_.hasKept() &&
+      requestCount_ > 0) {
     closeNow(false, ConnectionEnd::Shutdown);
     return;
   }
@@ -112,12 +98,7 @@ void ClientConnection::transition(State next) {
   stateSince_ = context_->loop.now();
 }
 
-std::string ClientConnection::nextRequestId() {
-  return std::to_string(context_->workerIndex) + "." + std::to_string(id_) + "." +
-         std::to_string(++requestCount_);
-}
-
-// ---- reading requests ----------------------------------------------------------------------
+// ---- client reads --------------------------------------------------------------------------
 
 void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   lastClientActivity_ = context_->loop.now();
@@ -130,36 +111,9 @@ void ClientConnection::onStreamRead(uv::TcpStream&, std::string_view data) {
   armTimer();
 }
 
-ReadMode ClientConnection::readMode() const {
-  return readModeFor(machine_.state(), flow().requestComplete, flow().webSocket);
-}
-
-void ClientConnection::onReaderHeadBegins() {
-  if (requestCount_ > 0) {
-    headStartedAt_ = context_->loop.now(); // the first request's head is due from accept
-  }
-}
-
-void ClientConnection::onReaderError(bool inBody) {
-  if (!inBody) {
-    startBareRecord(headStartedAt_);
-    respondError(errorForParseStatus(parser().errorStatus()), Phase::ReadHead,
-                 parser().errorReason());
-    return;
-  }
-  flow().clientKeepAlive = false;
-  failExchange(ProxyError::BadRequest, Phase::Send, "request body: " + parser().errorReason());
-}
-
-void ClientConnection::onReaderDiscardOverflow() {
-  log::diag().info("c{}.{} refused request body over {} bytes; closing", context_->workerIndex, id_,
-                   kMaxDiscardBytes);
-  closeNow(false, ConnectionEnd::Drained);
-}
-
 void ClientConnection::updateClientReading() {
   const std::optional<bool> want =
-      wantClientReads(machine_.state(), hasKept(), requests_.upstreamFull(), clientEof_);
+      wantClientReads(machine_.state(), requests_.hasKept(), requests_.upstreamFull(), clientEof_);
   if (!want) {
     return; // the tunnel decides, or nothing is left to read
   } else if (*want) {
@@ -169,151 +123,7 @@ void ClientConnection::updateClientReading() {
   }
 }
 
-void ClientConnection::onRequestHead(std::string_view sameRead) {
-  const http::RequestHead& request = parser().request();
-  resetExchange();
-  beginRecord(record(), nextRequestId(), headStartedAt_, &request);
-  flow() = flowOfHead(parser(), facts(), context_->draining, addressHost(clientAddress_));
-  requestDetail().accept = std::string(request.headers.get("accept").value_or(""));
-  transition(State::Deciding);
-
-  if (std::optional<ErrorAnswer> refusal = refuseSameRead(parser(), sameRead)) {
-    flow().clientKeepAlive = false;
-    respondError(std::move(*refusal));
-    return;
-  }
-  // Who asks, built per request: an idle connection keeps only its address text.
-  policy::ClientIdentity& identity = work().identity;
-  identity = identityOf(clientAddress_, tls::sessionOf(*client_));
-  work().policyRun = std::make_unique<policy::PolicyRun>(*context_->policy, request, identity,
-                                                         facts(), authMemo_, context_->loop.now());
-  auto verdict = work().policyRun->start([this](const Verdict& v) {
-    // An off-loop check finished: this runs from the loop, outside the reader's feed().
-    onPolicyVerdict(v);
-    if (!reader().feeding() && !machine_.is(State::Closed)) {
-      updateClientReading();
-      armTimer();
-    }
-  });
-  if (verdict) {
-    onPolicyVerdict(*verdict);
-  } else {
-    record().phase = Phase::Auth;
-    armTimer();
-  }
-}
-
-void ClientConnection::onPolicyVerdict(const Verdict& verdict) {
-  if (!machine_.is(State::Deciding)) {
-    return;
-  }
-  recordDecision(record(), facts(), context_->loop.now());
-  switch (verdict.kind) {
-  case Verdict::Kind::Refuse:
-    respondError(refusalAnswer(verdict));
-    return;
-  case Verdict::Kind::Answer: {
-    const bool close = !requests_.finishBodyless() || !flow().clientKeepAlive;
-    respondLocal(renderLocalResponse(verdict.status, verdict.fields, verdict.body,
-                                     verdict.contentType, close),
-                 verdict.status, close);
-    return;
-  }
-  case Verdict::Kind::Continue:
-  case Verdict::Kind::Pending:
-    break;
-  }
-  flow().webSocket = !facts().isConnect && http::isWebSocketUpgrade(parser().request());
-  flow().requestChunked = parser().framing() == http::BodyFraming::Chunked;
-  startUpstream();
-}
-
-void ClientConnection::onReaderBody(std::string_view data) {
-  record().bytesIn += data.size();
-  flow().expectContinue = false; // the client sends its body: it waits no more
-  exchange().sendBody(data);
-}
-
-void ClientConnection::onReaderTrailers(const http::HeaderList& trailers) {
-  requestDetail().requestTrailers = trailers;
-}
-
-void ClientConnection::onRequestComplete() {
-  flow().requestComplete = true;
-  flow().expectContinue = false;
-  if (machine_.is(State::Forwarding)) {
-    exchange().finishRequest(requestDetail().requestTrailers);
-  }
-}
-
-// ---- the forward exchange --------------------------------------------------------------
-
-void ClientConnection::startUpstream() {
-  exchange().start();
-  if (machine_.is(State::Deciding)) { // no pooled connection took it at once
-    transition(State::Resolving);
-    armTimer();
-  }
-}
-
-void ClientConnection::onExchangeConnecting() {
-  if (machine_.is(State::Deciding)) {
-    transition(State::Resolving); // an address literal: no lookup, but the same path
-  }
-  if (machine_.is(State::Resolving)) {
-    transition(State::Connecting);
-  }
-  armTimer();
-}
-
-void ClientConnection::onExchangeRetrying() {
-  transition(State::Resolving);
-  armTimer();
-}
-
-void ClientConnection::onExchangeSending() {
-  transition(State::Forwarding);
-  drainPending();
-}
-
-void ClientConnection::onExchangeTunnel(uv::TcpStream* upstream, std::string_view toClient) {
-  beginTunnel(upstream, toClient);
-}
-
-void ClientConnection::onExchangeComplete() {
-  finishExchange();
-}
-
-void ClientConnection::onExchangeFailed(ProxyError error, Phase phase, std::string detail,
-                                        std::string rcode, bool started) {
-  if (started) {
-    abortExchange(error, phase, std::move(detail));
-  } else {
-    ErrorAnswer answer(error, phase, std::move(detail));
-    answer.rcode = std::move(rcode);
-    respondError(std::move(answer));
-  }
-}
-
-void ClientConnection::onExchangeUpstreamDrained() {
-  updateClientReading();
-}
-
-bool ClientConnection::writeClient(std::initializer_list<std::string_view> buffers) {
-  int rc = client_->write(buffers);
-  if (rc == 0) {
-    return true;
-  }
-  // libuv will not call back for this write: end the exchange here.
-  if (!machine_.is(State::Closed)) {
-    if (ExchangeRecord* rec = requests_.recordIfAny(); rec && !rec->id.empty()) {
-      recordClientWriteFailure(*rec, rc);
-      finishRecord();
-    }
-    closeNow(true, ConnectionEnd::ClientClosed);
-  }
-  return false;
-}
+// ---- between requests ----------------------------------------------------------------------
 
 void ClientConnection::onStreamDrained(uv::TcpStream&) {
   if (machine_.is(State::Forwarding) && requests_.active()) {
@@ -321,19 +131,9 @@ void ClientConnection::onStreamDrained(uv::TcpStream&) {
   }
 }
 
-void ClientConnection::finishExchange() {
-  finishRecord();
-  exchange().release();
-  if (exchange().closeAfter() || !flow().clientKeepAlive || !flow().requestComplete) {
-    beginDraining();
-    return;
-  }
-  nextRequest();
-}
-
 void ClientConnection::nextRequest() {
   transition(State::ReadingHead);
-  resetExchange();
+  requests_.resetExchange();
   headStartedAt_ = context_->loop.now();
   lastClientActivity_ = context_->loop.now();
   drainPending();
@@ -346,7 +146,7 @@ void ClientConnection::drainPending() {
   reader().resumeKept();
   updateClientReading();
   armTimer();
-  if (machine_.is(State::ReadingHead) && !hasKept()) {
+  if (machine_.is(State::ReadingHead) && !requests_.hasKept()) {
     scheduleRelease();
   }
 }
@@ -378,69 +178,6 @@ void ClientConnection::onTunnelEnded(Tunnel& tunnel, const TunnelEnd& end) {
                     end.detail, tunnel.spliced() ? " (spliced)" : "");
   finishRecord();
   closeNow(end.reason == TunnelEnd::Reason::UpstreamError, ConnectionEnd::TunnelEnded);
-}
-
-// ---- responses the proxy writes itself -------------------------------------------------------
-
-void ClientConnection::respondLocal(std::string response, int status, bool close) {
-  record().status = status;
-  if (!writeClient({response})) {
-    return; // the record is finished without these bytes: they never went out
-  }
-  record().bytesOut += response.size();
-  finishRecord();
-  if (close) {
-    beginDraining();
-  } else {
-    nextRequest();
-  }
-}
-
-void ClientConnection::respondError(ErrorAnswer answer) {
-  if (machine_.is(State::Closed) || machine_.is(State::Draining)) {
-    return;
-  }
-  requests_.cancelUpstream();
-  work(); // the page names the request's target and reads its Accept
-  const bool keep = requests_.keepAfterAnswer(answer.error);
-  const AnswerContext where =
-      answerContextFor(context_->config.statusMode, context_->pseudonym, facts().authority,
-                       requestDetail().accept, context_->loop.now());
-  std::string page = answerError(record(), std::move(answer), where, !keep);
-  respondLocal(std::move(page), record().status, !keep);
-}
-
-void ClientConnection::respondError(ProxyError error, Phase phase, std::string detail) {
-  respondError(ErrorAnswer(error, phase, std::move(detail)));
-}
-
-void ClientConnection::failExchange(ProxyError error, Phase phase, std::string detail) {
-  if (responseStarted()) {
-    abortExchange(error, phase, std::move(detail));
-  } else {
-    respondError(error, phase, std::move(detail));
-  }
-}
-
-void ClientConnection::abortExchange(ProxyError error, Phase phase, std::string detail) {
-  if (machine_.is(State::Closed)) {
-    return;
-  }
-  const bool started = responseStarted();
-  const CutEnding ending = cutExchange(record(), error, phase, std::move(detail), started,
-                                       started && exchange().responseFramed());
-  finishRecord();
-  if (ending == CutEnding::Fin && !machine_.is(State::Draining)) {
-    beginDraining();
-    return;
-  }
-  closeNow(true, ConnectionEnd::ResponseAborted);
-}
-
-void ClientConnection::finishRecord() {
-  if (ExchangeRecord* rec = requests_.recordIfAny()) {
-    rec->finish(clientAddress_, context_->loop.now());
-  }
 }
 
 // ---- ending --------------------------------------------------------------------------------
@@ -477,7 +214,7 @@ void ClientConnection::onStreamReadEnd(uv::TcpStream&, int status) {
   clientEof_ = true;
   switch (machine_.state()) {
   case State::ReadingHead:
-    if (headStarted()) {
+    if (requests_.headStarted()) {
       log::diag().debug("c{}.{} client {} closed in the middle of a request head",
                         context_->workerIndex, id_, clientAddress_);
     }
