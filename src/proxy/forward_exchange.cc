@@ -205,10 +205,21 @@ void ForwardExchange::sendParentConnect() {
   tunnelViaParent_ = true;
   upstream_->beginExchange(false, /*tunnelRequest=*/true);
   record_.phase = Phase::WaitHead;
+  // The CONNECT is complete at its head: bytes the client sends after it wait (kept by the
+  // reader) for the tunnel, and are never read as a body. If the parent refuses, its answer is
+  // relayed like any response and the connection closes after it: those kept bytes could only
+  // be taken for a next request.
+  request_.requestComplete = true;
+  request_.clientKeepAlive = false;
+  UpstreamConnection* upstream = upstream_;
   if (sendUpstream({head})) {
     upstream_->requestSent();
   }
-  // Bytes the client sent after its CONNECT head wait (kept by the reader) for the tunnel.
+  if (upstream_ == upstream) {
+    // The connection forwards now (the parent's answer may be a response with a body to
+    // relay, with backpressure), not still connecting.
+    events_.onExchangeSending();
+  }
 }
 
 void ForwardExchange::failParentAuth(const http::ResponseHead& head) {

@@ -266,6 +266,37 @@ TEST_CASE("parents: a parent's 407 is a 502 configuration error, its Proxy-Statu
   CHECK_FALSE(proxy.waitForLog({"parent proxy corp answered 407 to our credentials"}).empty());
 }
 
+TEST_CASE("parents: a parent's refusal of a CONNECT is relayed whole with backpressure, then "
+          "the connection closes",
+          "[egress]") {
+  // 16 MiB: more than the kernel's socket buffers take, so the proxy's write queue to the
+  // client passes its high watermark and the relay waits for the client to drain it. Before
+  // the fix the connection was still "connecting" then and never passed the drain on.
+  const size_t size = 16 * 1024 * 1024;
+  FakeUpstream parent([&](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: " +
+              std::to_string(size) + "\r\n\r\n");
+    peer.send(pattern(size));
+  });
+  auto config = configFrom("upstream_proxy = \"corp\"\n[[parent]]\nname = \"corp\"\n"
+                           "url = \"http://" +
+                           parent.hostPort() + "\"\n");
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  // Optimistic tunnel bytes right behind the CONNECT: they must wait for the parent's 2xx.
+  client.sendAll("CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n"
+                 "GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string head = client.readUntil("\r\n\r\n");
+  CHECK(head.rfind("HTTP/1.1 403 ", 0) == 0);
+  CHECK(head.find("Connection: close") != std::string::npos);
+  std::string body = client.takeBuffered();
+  body += client.readExactly(size - body.size());
+  CHECK(body == pattern(size));
+  CHECK(client.waitForClose()); // kept bytes could only be taken for a next request
+  CHECK_FALSE(proxy.waitForLog({"access", "method=CONNECT", "status=403"}).empty());
+}
+
 TEST_CASE("forwarded_for replaces the client's value and Connection cannot remove ours",
           "[egress]") {
   FakeUpstream upstream(FakeUpstream::serve(FakeUpstream::okResponse("ok")));
