@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "gatehouse/config/duration.h"
+#include "text_values.h"
+#include "toml_values.h"
 
 namespace gatehouse::config {
 
@@ -62,18 +64,6 @@ Apply pathSetting(std::string Config::*field) {
   };
 }
 
-// A whole number within [min, max], or nullopt.
-std::optional<uint64_t> parseCount(const std::string& v, uint64_t min, uint64_t max) {
-  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  uint64_t n = std::stoull(v);
-  if (n < min || n > max) {
-    return std::nullopt;
-  }
-  return n;
-}
-
 std::string countError(const std::string& v, uint64_t min, uint64_t max) {
   return "invalid number \"" + v + "\" (between " + std::to_string(min) + " and " +
          std::to_string(max) + ")";
@@ -108,11 +98,6 @@ Apply helperArgvSetting(std::vector<std::string> Config::*field) {
     argv.push_back(v);
     return std::nullopt;
   };
-}
-
-bool isTokenChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 // A pseudonym is a token, optionally followed by ":port" (RFC 9110 received-by).
@@ -473,34 +458,6 @@ std::vector<Setting> buildSettings() {
   };
 }
 
-// A TOML scalar as the text a flag would carry; nullopt for tables and arrays.
-std::optional<std::string> scalarText(const toml::node& node) {
-  if (auto s = node.as_string()) {
-    return s->get();
-  }
-  if (auto i = node.as_integer()) {
-    return std::to_string(i->get());
-  }
-  if (auto b = node.as_boolean()) {
-    return b->get() ? "true" : "false";
-  }
-  return std::nullopt;
-}
-
-std::string where(const std::string& name, const toml::node& node) {
-  return name + ":" + std::to_string(node.source().begin.line) + ": ";
-}
-
-SourceLocation locate(const std::string& name, const toml::node& node) {
-  return SourceLocation{name, static_cast<uint32_t>(node.source().begin.line)};
-}
-
-// The directory part of a file name, with its slash ("" for a bare name).
-std::string directoryOf(const std::string& file) {
-  size_t slash = file.rfind('/');
-  return slash == std::string::npos ? "" : file.substr(0, slash + 1);
-}
-
 // A string, or an array of strings, each with its line. Throws for other types.
 std::vector<LocatedString> stringList(const toml::node& node, const std::string& name,
                                       const std::string& key) {
@@ -523,28 +480,6 @@ std::vector<LocatedString> stringList(const toml::node& node, const std::string&
     one(node);
   }
   return out;
-}
-
-bool booleanValue(const toml::node& node, const std::string& name, const std::string& key) {
-  auto b = node.as_boolean();
-  if (b == nullptr) {
-    throw ConfigError(where(name, node) + key + ": expected true or false");
-  }
-  return b->get();
-}
-
-std::string nameValue(const toml::node& node, const std::string& name, const std::string& key) {
-  auto s = node.as_string();
-  if (s == nullptr || s->get().empty() || s->get().size() > 100) {
-    throw ConfigError(where(name, node) + key + ": expected a name (1-100 characters)");
-  }
-  for (char c : s->get()) {
-    if (!isTokenChar(c)) {
-      throw ConfigError(where(name, node) + key + ": \"" + s->get() +
-                        "\" is not a name (letters, digits and -._ only)");
-    }
-  }
-  return s->get();
 }
 
 // Ports as numbers or "8000-8999" strings, or one "443,8000-8999" string.
