@@ -1,6 +1,6 @@
 #pragma once
 // The proxy's configuration: one immutable value built at start from conf file and flags.
-// Every setting is described once (kSettings in config.cc) and that table drives the TOML
+// Every setting is described once (the table in settings.cc) and that table drives the TOML
 // loader, the command-line flags and their validation alike.
 
 #include <cstdint>
