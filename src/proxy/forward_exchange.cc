@@ -102,7 +102,9 @@ void ForwardExchange::reset() {
 }
 
 void ForwardExchange::release() {
-  releaseUpstream(request_.requestComplete);
+  // A connection that carried a CONNECT the parent refused is not pooled: it was opened for a
+  // tunnel, and a pooled parent connection is keyed like an origin's.
+  releaseUpstream(request_.requestComplete && !(request_.facts && request_.facts->isConnect));
   responseTrailers_ = http::HeaderList{};
 }
 
@@ -206,11 +208,8 @@ void ForwardExchange::sendParentConnect() {
   upstream_->beginExchange(false, /*tunnelRequest=*/true);
   record_.phase = Phase::WaitHead;
   // The CONNECT is complete at its head: bytes the client sends after it wait (kept by the
-  // reader) for the tunnel, and are never read as a body. If the parent refuses, its answer is
-  // relayed like any response and the connection closes after it: those kept bytes could only
-  // be taken for a next request.
+  // reader) for the tunnel, and are never read as a body.
   request_.requestComplete = true;
-  request_.clientKeepAlive = false;
   UpstreamConnection* upstream = upstream_;
   if (sendUpstream({head})) {
     upstream_->requestSent();
@@ -326,7 +325,13 @@ void ForwardExchange::onUpstreamResponseHead(UpstreamConnection& upstream,
     failParentAuth(head);
     return;
   }
-  if (tunnelViaParent_ && head.status >= 200 && head.status < 300) {
+  if (tunnelViaParent_ && head.status >= 300) {
+    // The parent refused the tunnel: its answer is relayed like any response, and the
+    // connection closes after it (bytes the client sent for the tunnel could only be taken
+    // for a next request).
+    tunnelViaParent_ = false;
+    request_.clientKeepAlive = false;
+  } else if (tunnelViaParent_ && head.status >= 200) {
     // The parent's tunnel is open: ours is too.
     tunnelViaParent_ = false;
     record_.status = 200;

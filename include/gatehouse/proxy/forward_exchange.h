@@ -48,7 +48,8 @@ public:
   virtual void onExchangeConnecting() = 0;
   // A reused upstream closed before answering: the request starts over on a new connection.
   virtual void onExchangeRetrying() = 0;
-  // An upstream took the request head: request body bytes may flow now.
+  // An upstream took the request head: request body bytes may flow now (a CONNECT sent to a
+  // parent is complete at its head: bytes after it stay held until the tunnel opens).
   virtual void onExchangeSending() = 0;
   // CONNECT connected, or 101 relayed: the socket is the tunnel's now.
   virtual void onExchangeTunnel(uv::TcpStream* upstream, std::string_view toClient) = 0;

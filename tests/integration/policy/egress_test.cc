@@ -3,7 +3,9 @@
 // rebinding included); parent proxies. Only loopback is ever contacted: a refused destination
 // is refused before any packet goes to it (the fake upstream counts its connections).
 
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <unistd.h>
 
@@ -264,20 +266,33 @@ TEST_CASE("parents: a parent's 407 is a 502 configuration error, its Proxy-Statu
                        0) == 0);
   }
   CHECK_FALSE(proxy.waitForLog({"parent proxy corp answered 407 to our credentials"}).empty());
+  // Our 502 for a CONNECT says it closes, and does (with a FIN): bytes the client may have
+  // sent for the tunnel are never read as a next request.
+  Socket client = proxy.connect();
+  client.sendAll("CONNECT origin.test:443 HTTP/1.1\r\n\r\n\x16\x03\x01");
+  Response refused = readResponse(client);
+  CHECK(refused.status == 502);
+  CHECK(refused.header("connection") == "close");
+  bool reset = true;
+  CHECK(client.readToEnd(&reset).empty());
+  CHECK_FALSE(reset);
 }
 
 TEST_CASE("parents: a parent's refusal of a CONNECT is relayed whole with backpressure, then "
-          "the connection closes",
+          "the connection closes and early tunnel bytes never reach the parent",
           "[egress]") {
   // 16 MiB: more than the kernel's socket buffers take, so the proxy's write queue to the
   // client passes its high watermark and the relay waits for the client to drain it. Before
   // the fix the connection was still "connecting" then and never passed the drain on.
   const size_t size = 16 * 1024 * 1024;
+  std::promise<std::string> afterAnswer; // what reached the parent after our CONNECT head
   FakeUpstream parent([&](UpstreamPeer& peer) {
-    peer.readHead();
+    std::string head = peer.readHead();
     peer.send("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: " +
               std::to_string(size) + "\r\n\r\n");
     peer.send(pattern(size));
+    // The proxy does not keep a connection opened for a refused tunnel: it closes it.
+    afterAnswer.set_value(peer.socket().readToEnd());
   });
   auto config = configFrom("upstream_proxy = \"corp\"\n[[parent]]\nname = \"corp\"\n"
                            "url = \"http://" +
@@ -290,11 +305,32 @@ TEST_CASE("parents: a parent's refusal of a CONNECT is relayed whole with backpr
   std::string head = client.readUntil("\r\n\r\n");
   CHECK(head.rfind("HTTP/1.1 403 ", 0) == 0);
   CHECK(head.find("Connection: close") != std::string::npos);
-  std::string body = client.takeBuffered();
-  body += client.readExactly(size - body.size());
-  CHECK(body == pattern(size));
-  CHECK(client.waitForClose()); // kept bytes could only be taken for a next request
+  CHECK(client.readExactly(size) == pattern(size));
+  bool reset = true;
+  CHECK(client.readToEnd(&reset).empty()); // then our FIN: kept bytes are never a next request
+  CHECK_FALSE(reset);
+  std::future<std::string> rest = afterAnswer.get_future();
+  REQUIRE(rest.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(rest.get().empty());
   CHECK_FALSE(proxy.waitForLog({"access", "method=CONNECT", "status=403"}).empty());
+}
+
+TEST_CASE("parents: tunnel bytes sent with the CONNECT go through once the parent says 200",
+          "[egress]") {
+  FakeUpstream parent([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 Connection established\r\n\r\n");
+    peer.send(peer.socket().readExactly(5)); // echo through the tunnel
+  });
+  auto config = configFrom("upstream_proxy = \"corp\"\n[[parent]]\nname = \"corp\"\n"
+                           "url = \"http://" +
+                           parent.hostPort() + "\"\n");
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  client.sendAll("CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\nhello");
+  std::string established = client.readUntil("\r\n\r\n");
+  CHECK(established.rfind("HTTP/1.1 200 ", 0) == 0);
+  CHECK(client.readExactly(5) == "hello");
 }
 
 TEST_CASE("forwarded_for replaces the client's value and Connection cannot remove ours",

@@ -125,7 +125,7 @@ struct Rig {
     acceptor = uv::Acceptor::create(loop, listenFd, [&](uv::TcpStream* s, int) {
       near = s;
       acceptor->close();
-      loop.stop(); // run() returns once the acceptor has closed
+      loop.stop(); // the mailbox closes: run() returns once nothing else is active
     });
     farEnd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in to{};
@@ -235,6 +235,10 @@ TEST_CASE("request cycle: nothing is answered once the connection drains or clos
           "[request-cycle]") {
   Rig rig;
   rig.cycle->machine.to(State::Draining);
+  rig.cycle->answerBeforeRequest(ProxyError::RequestTimeout, "too slow");
+  CHECK(rig.cycle->calls.empty());
+  CHECK(rig.cycle->lastRecord().status == 0);
+  rig.cycle->machine.close(ConnectionEnd::ClientClosed);
   rig.cycle->answerBeforeRequest(ProxyError::RequestTimeout, "too slow");
   CHECK(rig.cycle->calls.empty());
   CHECK(rig.cycle->lastRecord().status == 0);
