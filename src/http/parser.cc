@@ -258,9 +258,12 @@ ParseStatus MessageParser::onHeadParsed() {
 std::string_view MessageParser::withoutTrailingOws(std::string_view chunk, bool headComplete,
                                                    std::string& scratch) {
   auto isOws = [](char c) { return c == ' ' || c == '\t'; };
-  bool needed = !heldOws_.empty();
-  for (size_t i = 0; !needed && i < chunk.size(); ++i) {
-    needed = isOws(chunk[i]) && (i + 1 == chunk.size() || chunk[i + 1] == '\r');
+  // Needed when a space or tab ends the chunk or comes before a CR. Looking only at the byte
+  // before each CR (memchr finds them) keeps the common case, no such byte, off a per-byte loop.
+  bool needed = !heldOws_.empty() || (!chunk.empty() && isOws(chunk.back()));
+  for (size_t cr = chunk.find('\r'); !needed && cr != std::string_view::npos;
+       cr = chunk.find('\r', cr + 1)) {
+    needed = cr > 0 && isOws(chunk[cr - 1]);
   }
   if (!needed) {
     if (!startLineDone_ && chunk.find('\n') != std::string_view::npos) {

@@ -281,3 +281,38 @@ TEST_CASE("parser wipes Proxy-Authorization values when the message is done with
   // Only the proxy's own credentials: the origin's Authorization is the client's business.
   CHECK(parser.request().headers.fields()[2].value == "Bearer origin-token-stays");
 }
+
+TEST_CASE("parser: whitespace after a field value is not part of it, however the head is split") {
+  const std::string raw = "POST http://a/ HTTP/1.1\r\nHost: a \r\nX-Tab: v\t\t\r\nX-Both: v \t\r\n"
+                          "X-Inner: a b\r\nTransfer-Encoding: chunked \r\n\r\n0\r\n\r\n";
+  // Whole, then in every two-part split, then a byte at a time: a space held at the end of
+  // one piece and the CR in the next must still be seen together.
+  std::vector<std::vector<std::string>> feeds{{raw}};
+  for (size_t cut = 1; cut < raw.size(); ++cut) {
+    feeds.push_back({raw.substr(0, cut), raw.substr(cut)});
+  }
+  std::vector<std::string> bytes;
+  for (char c : raw) {
+    bytes.emplace_back(1, c);
+  }
+  feeds.push_back(bytes);
+  for (const auto& pieces : feeds) {
+    INFO("pieces: " << pieces.size() << ", first " << pieces.front().size() << " bytes");
+    Collect sink;
+    MessageParser parser(MessageParser::Type::Request, ParserLimits{}, &sink);
+    std::vector<ParseStatus> statuses;
+    for (const std::string& piece : pieces) {
+      auto s = feed(parser, piece);
+      statuses.insert(statuses.end(), s.begin(), s.end());
+    }
+    REQUIRE(std::find(statuses.begin(), statuses.end(), ParseStatus::Error) == statuses.end());
+    CHECK(std::find(statuses.begin(), statuses.end(), ParseStatus::MessageComplete) !=
+          statuses.end());
+    const HeaderList& h = parser.request().headers;
+    CHECK(h.get("host").value_or("?") == "a");
+    CHECK(h.get("x-tab").value_or("?") == "v");
+    CHECK(h.get("x-both").value_or("?") == "v");
+    CHECK(h.get("x-inner").value_or("?") == "a b");
+    CHECK(parser.framing() == BodyFraming::Chunked);
+  }
+}
