@@ -168,8 +168,10 @@ std::vector<Setting> buildSettings() {
       {"drain_timeout",
        "On SIGTERM, time running requests and tunnels get to finish before the process exits",
        false, durationSetting(&Config::drainTimeoutMs)},
-      {"idle_timeout", "Idle time after which keep-alive connections and tunnels close", false,
-       durationSetting(&Config::idleTimeoutMs)},
+      {"idle_timeout",
+       "Idle time after which keep-alive connections and tunnels close, and a client that takes no "
+       "response byte is cut",
+       false, durationSetting(&Config::idleTimeoutMs)},
       {"request_head_timeout", "Time a client has to send a complete request head", false,
        durationSetting(&Config::requestHeadTimeoutMs)},
       {"dns_timeout", "Time allowed for a DNS lookup", false,

@@ -308,10 +308,10 @@ ConnectionClock ClientConnection::clock() const {
   c.lastClientActivity = lastClientActivity_;
   c.headStartedAt = headStartedAt_;
   c.requestCount = requestCount_;
+  c.writeQueue = client_->writeQueueSize();
   requests_.fillClock(c);
   c.tunnelOpen = tunnel_ != nullptr;
   c.tunnelLastActivity = tunnel_ ? tunnel_->lastActivity() : 0;
-  c.writeQueue = client_->writeQueueSize();
   lingering_.fillClock(c);
   return c;
 }
@@ -360,6 +360,14 @@ void ClientConnection::onTimer(uv::Timer&) {
     lingering_.progressed(client_->writeQueueSize()); // give it another period
     stateSince_ = context_->loop.now();
     break;
+  case Expiry::Kind::ResponseProgress:
+    requests_.responseLooked(context_->loop.now(), clock().responseTaken);
+    break;
+  case Expiry::Kind::ResponseStalled:
+    // A client that stopped reading: the cut is its own slowness ('c'), not a departure.
+    record().fail(expiry.error, expiry.phase, EndCause::ClientTimeout, expiry.detail);
+    abortExchange(expiry.error, expiry.phase, std::move(expiry.detail));
+    return;
   case Expiry::Kind::DrainStalled:
   case Expiry::Kind::Lingered:
     closeNow(expiry.reset, expiry.end);

@@ -30,7 +30,11 @@ std::optional<uint64_t> nextDeadline(const ConnectionClock& c, const DeadlineLim
     break;
   case State::Forwarding:
     if (c.requestComplete) {
-      return std::nullopt; // the upstream's timers cover the wait for the response
+      // The upstream's timers cover the wait for the response; this one looks, every
+      // idle_timeout, whether response bytes wait for a client that takes none of them (the
+      // upstream's read timer pauses while the client holds us back).
+      deadline = std::max(c.stateSince, c.responseLookedAt) + limits.idleTimeoutMs;
+      break;
     }
     // Waiting for 100 Continue or for the upstream to take more body is the upstream's time,
     // but it is measured here too: the client's side is the one that stands still.
@@ -76,7 +80,22 @@ Expiry expiredDeadline(const ConnectionClock& c, const DeadlineLimits& limits) {
     }
     break;
   case State::Forwarding:
-    if (!c.requestComplete && c.now >= c.lastClientActivity + limits.readTimeoutMs) {
+    if (c.requestComplete) {
+      if (c.now >= std::max(c.stateSince, c.responseLookedAt) + limits.idleTimeoutMs) {
+        if (c.writeQueue == 0 || c.responseTaken > c.responseTakenSeen) {
+          // Nothing waits for the client, or it reads, slowly: look again a period on.
+          e.kind = Expiry::Kind::ResponseProgress;
+        } else {
+          // As nginx's send_timeout: a client that takes nothing while the response waits
+          // would hold both connections for as long as it likes.
+          e.kind = Expiry::Kind::ResponseStalled;
+          e.error = ProxyError::ClientClosed;
+          e.phase = Phase::ReadBody;
+          e.detail = "the client took no byte of the response for " +
+                     std::to_string(limits.idleTimeoutMs) + " ms";
+        }
+      }
+    } else if (c.now >= c.lastClientActivity + limits.readTimeoutMs) {
       e.kind = Expiry::Kind::RequestBody;
       e.phase = Phase::Send;
       const std::string ms = std::to_string(limits.readTimeoutMs);

@@ -115,7 +115,8 @@ std::string ExchangeRecord::terminationCode() const {
 std::string ExchangeRecord::diagnosticLine(std::string_view client, uint64_t nowMs) const {
   const errors::ErrorInfo& info = errors::info(error);
   const uint64_t elapsed = nowMs - startMs;
-  if (error == ProxyError::ClientClosed) {
+  // A client that left needs no more words; one cut for not reading gets the full line (why).
+  if (error == ProxyError::ClientClosed && cause != EndCause::ClientTimeout) {
     return fmt::format("{} client {} left during {} after {} ms (end={})", id, client,
                        errors::phaseName(phase), elapsed, terminationCode());
   }

@@ -1,5 +1,6 @@
 #include "gatehouse/proxy/request_state.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "gatehouse/proxy/context.h"
@@ -47,6 +48,8 @@ void RequestState::resetExchange() {
     work_->policyRun.reset(); // cancels a check still in flight
     work_->request = RequestDetail{};
     work_->flow = RequestFlow{};
+    work_->responseTakenSeen = 0;
+    work_->responseLookedAt = 0;
   }
   record() = ExchangeRecord{};
 }
@@ -129,6 +132,19 @@ void RequestState::fillClock(ConnectionClock& clock) const {
   clock.upstreamFull = upstreamFull();
   clock.resolving = work_ && work_->exchange.resolving();
   clock.releaseAt = releaseAt_;
+  if (work_ && record_) {
+    // Bytes count in bytesOut once written to the stream; those still queued are not taken.
+    clock.responseTaken = record_->bytesOut - std::min(record_->bytesOut, clock.writeQueue);
+    clock.responseTakenSeen = work_->responseTakenSeen;
+    clock.responseLookedAt = work_->responseLookedAt;
+  }
+}
+
+void RequestState::responseLooked(uint64_t now, uint64_t taken) {
+  if (work_) {
+    work_->responseTakenSeen = taken;
+    work_->responseLookedAt = now;
+  }
 }
 
 } // namespace gatehouse::proxy

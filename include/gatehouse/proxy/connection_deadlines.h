@@ -54,9 +54,14 @@ struct ConnectionClock {
   bool tunnelOpen = false;         // Tunneling: the tunnel exists
   uint64_t tunnelLastActivity = 0; // Tunneling: its last byte either way
   bool shutdownDone = false;       // Draining: our FIN is out (the linger clock runs)
-  uint64_t writeQueue = 0;         // Draining: bytes still queued for the client now
+  uint64_t writeQueue = 0;         // bytes still queued for the client now
   uint64_t writeQueueSeen = 0;     // Draining: the same at the last expiry (progress check)
-  uint64_t releaseAt = 0;          // when to free idle per-request state; 0: not scheduled
+  // Forwarding a response: bytes of it the client has taken (written, minus what is still
+  // queued), the same at the last look, and when that look was (0: none yet).
+  uint64_t responseTaken = 0;
+  uint64_t responseTakenSeen = 0;
+  uint64_t responseLookedAt = 0;
+  uint64_t releaseAt = 0; // when to free idle per-request state; 0: not scheduled
 };
 
 // When the connection's timer should fire next, or nullopt to stop it. A scheduled release
@@ -66,15 +71,17 @@ std::optional<uint64_t> nextDeadline(const ConnectionClock& clock, const Deadlin
 // What passed when the timer fired (at clock.now).
 struct Expiry {
   enum class Kind : uint8_t {
-    None,          // nothing due yet (an early fire, or a release): re-arm
-    RequestHead,   // answer `error` (408) for a head not complete in time
-    IdleClose,     // close quietly: no next request came (`end`)
-    DnsTimeout,    // fail the lookup in flight
-    RequestBody,   // answer or cut with `error`: the body stalled, or the upstream did
-    TunnelIdle,    // end the tunnel with `detail`
-    DrainProgress, // the client reads, slowly: the stall clock starts again now
-    DrainStalled,  // the client stopped reading our last response: close with a reset
-    Lingered,      // the linger time after our FIN is over: close (`end`)
+    None,             // nothing due yet (an early fire, or a release): re-arm
+    RequestHead,      // answer `error` (408) for a head not complete in time
+    IdleClose,        // close quietly: no next request came (`end`)
+    DnsTimeout,       // fail the lookup in flight
+    RequestBody,      // answer or cut with `error`: the body stalled, or the upstream did
+    TunnelIdle,       // end the tunnel with `detail`
+    DrainProgress,    // the client reads, slowly: the stall clock starts again now
+    DrainStalled,     // the client stopped reading our last response: close with a reset
+    ResponseProgress, // forwarding: the client took response bytes since the last look
+    ResponseStalled,  // forwarding: it took none for idle_timeout while bytes waited: cut
+    Lingered,         // the linger time after our FIN is over: close (`end`)
   };
   Kind kind = Kind::None;
   errors::ProxyError error = errors::ProxyError::None;

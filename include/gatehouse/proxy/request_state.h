@@ -53,6 +53,10 @@ struct RequestWork {
   RequestDetail request;
   std::unique_ptr<policy::PolicyRun> policyRun; // while the chain decides
   ForwardExchange exchange;                     // the way a decided request proceeds
+  // The response-stall check's last look (connection_deadlines.h): what the client had taken
+  // of the response then, and when (0: no look yet).
+  uint64_t responseTakenSeen = 0;
+  uint64_t responseLookedAt = 0;
 };
 
 // Holds one connection's RequestWork and the record; decides when they go and what a request
@@ -111,8 +115,11 @@ public:
   // Frees the work and the record (the connection moves to a new context).
   void clear();
 
-  // Fills in what the connection's deadlines read from the request (connection_deadlines.h).
+  // Fills in what the connection's deadlines read from the request (connection_deadlines.h);
+  // reads clock.writeQueue, which the caller sets first.
   void fillClock(ConnectionClock& clock) const;
+  // The response-stall check looked at `now` and saw the client had taken `taken` bytes.
+  void responseLooked(uint64_t now, uint64_t taken);
 
 private:
   // Declared before work_, so that it outlives the exchange that refers to it.

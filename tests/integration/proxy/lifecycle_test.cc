@@ -273,3 +273,31 @@ TEST_CASE("a client write that fails at once ends the exchange as the client's a
   CHECK(line.find(" out=" + std::to_string(headSize + 5) + " ") != std::string::npos);
   CHECK_FALSE(proxy.waitForLog({"left during read-body", "end=CD"}).empty());
 }
+
+TEST_CASE("a client that stops reading a response is cut after idle_timeout without progress") {
+  // The response waits in the proxy's write queue (and the upstream's read timer is paused by
+  // the backpressure): before, nothing ever ended such an exchange, and a client that read
+  // the head and then nothing held both connections for as long as it stayed.
+  auto config = testConfig();
+  config.idleTimeoutMs = 1000;
+  constexpr size_t kSize = 256 * 1024 * 1024; // far more than socket buffers hold
+  FakeUpstream upstream([](UpstreamPeer& peer) {
+    peer.readHead();
+    peer.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n");
+    const std::string block(1024 * 1024, 'x');
+    for (size_t sent = 0; sent < kSize; sent += block.size()) {
+      peer.send(block); // throws once the proxy closes this connection
+    }
+  });
+  ProxyHarness proxy(config);
+  Socket client = proxy.connect();
+  client.sendAll(get(upstream, "/big"));
+  CHECK(client.readUntil("\r\n\r\n").rfind("HTTP/1.1 200 ", 0) == 0);
+  // From here the client reads nothing until the proxy has given up on it.
+  std::string line = proxy.waitForLog({"the client took no byte of the response for 1000 ms"}, 20s);
+  REQUIRE_FALSE(line.empty());
+  CHECK_FALSE(proxy.waitForLog({"access", "status=499", "end=cD"}).empty());
+  bool reset = false;
+  client.readToEnd(&reset, 10s);
+  CHECK(reset); // the queued rest cannot be delivered: a reset, not a FIN that looks complete
+}

@@ -60,8 +60,17 @@ TEST_CASE("deadlines: the one each state waits for", "[deadlines]") {
       {"connecting: the upstream's own timer", clockIn(S::Connecting), std::nullopt},
       {"forwarding a body: read_timeout from the client's last byte", clockIn(S::Forwarding),
        3000 + 30'000},
-      {"forwarding once the request is in: the upstream's timers",
-       with(S::Forwarding, [](ConnectionClock& c) { c.requestComplete = true; }), std::nullopt},
+      {"forwarding once the request is in: a look at the client's reading, idle from the "
+       "state's start",
+       with(S::Forwarding, [](ConnectionClock& c) { c.requestComplete = true; }), 2000 + 120'000},
+      {"... and from the last look once there was one",
+       with(S::Forwarding,
+            [](ConnectionClock& c) {
+              c.requestComplete = true;
+              c.writeQueue = 300'000;
+              c.responseLookedAt = 2600;
+            }),
+       2600 + 120'000},
       {"tunneling: idle from the tunnel's last byte",
        with(S::Tunneling,
             [](ConnectionClock& c) {
@@ -97,7 +106,7 @@ TEST_CASE("deadlines: a scheduled release fires early, only where a deadline run
   c = clockIn(S::Forwarding);
   c.requestComplete = true;
   c.releaseAt = 3020;
-  CHECK_FALSE(nextDeadline(c, kLimits).has_value());
+  CHECK(nextDeadline(c, kLimits) == 3020u); // the response look runs: the release comes first
 }
 
 TEST_CASE("deadlines: nothing ends before its deadline", "[deadlines]") {
@@ -182,9 +191,39 @@ TEST_CASE("deadlines: what each passed deadline ends", "[deadlines]") {
        at(S::Forwarding, 33'000, [](ConnectionClock& c) { c.upstreamFull = true; }), K::RequestBody,
        ProxyError::UpstreamReadTimeout, Phase::Send,
        "upstream stopped reading the request body for 30000 ms", ConnectionEnd::None, false},
-      {"a complete request: the upstream's timers, not ours",
+      {"a complete request before the look: the upstream's timers, not ours",
        at(S::Forwarding, 99'000, [](ConnectionClock& c) { c.requestComplete = true; }), K::None,
        ProxyError::None, Phase::ReadHead, "", ConnectionEnd::None, false},
+      {"a client reading the response slowly: look again later",
+       at(S::Forwarding, 122'000,
+          [](ConnectionClock& c) {
+            c.requestComplete = true;
+            c.writeQueue = 300'000;
+            c.responseTaken = 50'000;
+            c.responseTakenSeen = 40'000;
+          }),
+       K::ResponseProgress, ProxyError::None, Phase::ReadHead, "", ConnectionEnd::None, false},
+      {"a client that took nothing of the response while it waited: cut",
+       at(S::Forwarding, 122'000,
+          [](ConnectionClock& c) {
+            c.requestComplete = true;
+            c.writeQueue = 300'000;
+            c.responseTaken = 40'000;
+            c.responseTakenSeen = 40'000;
+          }),
+       K::ResponseStalled, ProxyError::ClientClosed, Phase::ReadBody,
+       "the client took no byte of the response for 120000 ms", ConnectionEnd::None, false},
+      {"the same before the period is over",
+       at(S::Forwarding, 122'000,
+          [](ConnectionClock& c) {
+            c.requestComplete = true;
+            c.writeQueue = 300'000;
+            c.responseLookedAt = 10'000;
+          }),
+       K::None, ProxyError::None, Phase::ReadHead, "", ConnectionEnd::None, false},
+      {"nothing queued for the client at the look: look again later",
+       at(S::Forwarding, 999'000, [](ConnectionClock& c) { c.requestComplete = true; }),
+       K::ResponseProgress, ProxyError::None, Phase::ReadHead, "", ConnectionEnd::None, false},
       {"an idle tunnel",
        at(S::Tunneling, 130'000,
           [](ConnectionClock& c) {
