@@ -1,5 +1,7 @@
 #include "gatehouse/auth/helper_protocol.h"
 
+#include "gatehouse/http/message.h"
+
 namespace gatehouse::auth {
 
 namespace {
@@ -17,19 +19,6 @@ void skipSpace(std::string_view& s) {
   while (!s.empty() && isSpace(s.front())) {
     s.remove_prefix(1);
   }
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 // A value after "key=": a quoted string (backslash escapes, as Squid's strwordtok) or a
@@ -175,8 +164,8 @@ std::string helperUnescape(std::string_view text) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%' && i + 2 < text.size()) {
-      int hi = hexValue(text[i + 1]);
-      int lo = hexValue(text[i + 2]);
+      int hi = http::hexDigitValue(text[i + 1]);
+      int lo = http::hexDigitValue(text[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

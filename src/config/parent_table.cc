@@ -6,6 +6,7 @@
 #include <cctype>
 #include <fstream>
 
+#include "gatehouse/http/message.h"
 #include "text_values.h"
 #include "toml_values.h"
 
@@ -15,18 +16,6 @@ namespace {
 
 // Percent-decodes URL userinfo; false on a bad escape.
 bool percentDecode(std::string_view in, std::string& out) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  };
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] != '%') {
       out.push_back(in[i]);
@@ -35,8 +24,8 @@ bool percentDecode(std::string_view in, std::string& out) {
     if (i + 2 >= in.size()) {
       return false;
     }
-    int hi = hex(in[i + 1]);
-    int lo = hex(in[i + 2]);
+    int hi = http::hexDigitValue(in[i + 1]);
+    int lo = http::hexDigitValue(in[i + 2]);
     if (hi < 0 || lo < 0) {
       return false;
     }

@@ -24,19 +24,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 std::optional<uint16_t> parsePort(std::string_view s) {
   if (s.empty() || s.size() > 5) {
     return std::nullopt;
@@ -139,8 +126,8 @@ std::string percentDecode(std::string_view text, int* bad) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '%') {
-      int hi = i + 2 < text.size() + 0 ? hexValue(text[i + 1]) : -1;
-      int lo = i + 2 < text.size() ? hexValue(text[i + 2]) : -1;
+      int hi = i + 2 < text.size() + 0 ? http::hexDigitValue(text[i + 1]) : -1;
+      int lo = i + 2 < text.size() ? http::hexDigitValue(text[i + 2]) : -1;
       if (i + 2 < text.size() && hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

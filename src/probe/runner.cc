@@ -184,7 +184,7 @@ void runMethod(const std::string& method, const http::AbsoluteUri& uri, const st
   }
   std::string target = method == "CONNECT" ? uri.authority.hostPort() : url;
   std::string host = method == "CONNECT" ? uri.authority.hostPort() : uri.hostHeader();
-  Exchange first{method, target, false, false, "", std::nullopt, "", 0};
+  Exchange first{method, target, false, false, "", std::nullopt, "", 0, ""};
   first.requestText = buildRequest(method, target, host, "");
   bool answered = exchange(session, first, first.requestText, options);
   run.exchanges.push_back(first);

@@ -13,6 +13,8 @@ namespace gatehouse::http {
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // Trims optional whitespace (SP and HTAB) from both ends.
 std::string_view trimOws(std::string_view s);
+// The value of one hex digit (either case), or -1: percent-escapes in URLs and helper lines.
+int hexDigitValue(char c);
 
 // One field line, exactly as received (name case and value bytes preserved).
 struct Header {
