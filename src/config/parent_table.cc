@@ -36,15 +36,23 @@ bool percentDecode(std::string_view in, std::string& out) {
 }
 
 // Splits "user:password" into the parent's secrets; false if there is no colon.
-bool setCredentials(std::string_view userinfo, ParentSpec& parent) {
+// `userinfo` is "user:password", split at the first colon; percent-encoded in a URL, taken as
+// it is from a credentials file (a password with a literal % must work there).
+bool setCredentials(std::string_view userinfo, bool percentEncoded, ParentSpec& parent) {
   size_t colon = userinfo.find(':');
   if (colon == std::string_view::npos || colon == 0) {
     return false;
   }
   std::string user;
   std::string password;
-  bool ok = percentDecode(userinfo.substr(0, colon), user) &&
-            percentDecode(userinfo.substr(colon + 1), password);
+  bool ok = true;
+  if (percentEncoded) {
+    ok = percentDecode(userinfo.substr(0, colon), user) &&
+         percentDecode(userinfo.substr(colon + 1), password);
+  } else {
+    user = userinfo.substr(0, colon);
+    password = userinfo.substr(colon + 1);
+  }
   parent.user = Secret(user);
   parent.password = Secret(password);
   wipeString(user);
@@ -63,7 +71,7 @@ void parseParentUrl(const std::string& url, ParentSpec& parent, const std::strin
     rest.remove_suffix(1);
   }
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
-    if (!setCredentials(rest.substr(0, at), parent)) {
+    if (!setCredentials(rest.substr(0, at), /*percentEncoded=*/true, parent)) {
       throw ConfigError(label + "url: credentials must be user:password (percent-encoded)");
     }
     rest.remove_prefix(at + 1);
@@ -115,7 +123,7 @@ void readCredentialsFile(ParentSpec& parent, const std::string& label) {
     if (line.empty() || line.front() == '#') {
       continue;
     }
-    found = setCredentials(line, parent);
+    found = setCredentials(line, /*percentEncoded=*/false, parent);
     wipeString(line);
     if (!found) {
       throw ConfigError(parent.credentialsFile + ":" + std::to_string(number) +

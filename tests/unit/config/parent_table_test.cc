@@ -151,6 +151,12 @@ TEST_CASE("credentials_file is read next to the config file", "[config]") {
   CHECK(p.user.reveal() == "bob");
   CHECK(p.password.reveal() == "hunter2"); // the CR of a CRLF line is not part of it
 
+  // The line is taken as it is: no percent-decoding (that is for credentials in a url).
+  std::string literal = dir.write("literal.credentials", "dave:50%off:%41\n");
+  Config l = load(parentWithUrl("http://h:1") + "credentials_file = \"" + literal + "\"\n");
+  CHECK(l.parents.at(0).user.reveal() == "dave");
+  CHECK(l.parents.at(0).password.reveal() == "50%off:%41");
+
   // An absolute name is taken as it is.
   std::string absolute = dir.write("abs.credentials", "carol:pw\n");
   Config a = load(parentWithUrl("http://h:1") + "credentials_file = \"" + absolute + "\"\n");
