@@ -1,22 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include "config_loading.h"
 #include "gatehouse/config/config.h"
 #include "gatehouse/config/duration.h"
 #include "gatehouse/config/port_list.h"
 
 using namespace gatehouse::config;
-
-namespace {
-std::string loadError(const std::string& text) {
-  Config c;
-  try {
-    loadString(text, "test.toml", c);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
-} // namespace
+using namespace gatehouse::config::testing;
 
 TEST_CASE("durations take a unit") {
   CHECK(parseDurationMs("500ms") == 500u);

@@ -7,27 +7,13 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "config_loading.h"
 #include "gatehouse/config/config.h"
 
 using namespace gatehouse::config;
+using namespace gatehouse::config::testing;
 
 namespace {
-
-Config load(const std::string& text, const std::string& name = "test.toml") {
-  Config c;
-  loadString(text, name, c);
-  return c;
-}
-
-std::string loadError(const std::string& text, const std::string& name = "test.toml") {
-  Config c;
-  try {
-    loadString(text, name, c);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A [[parent]] "p" on line 1 with its url on line 3.
 std::string parentWithUrl(const std::string& url) {

@@ -4,27 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "config_loading.h"
 #include "gatehouse/config/config.h"
 
 using namespace gatehouse::config;
+using namespace gatehouse::config::testing;
 
 namespace {
-
-Config load(const std::string& text, const std::string& name = "test.toml") {
-  Config c;
-  loadString(text, name, c);
-  return c;
-}
-
-std::string loadError(const std::string& text) {
-  Config c;
-  try {
-    loadString(text, "test.toml", c);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A deny rule "r" on line 1; `rest` starts on line 4.
 std::string denyRule(const std::string& rest) {
