@@ -102,9 +102,7 @@ void ForwardExchange::reset() {
 }
 
 void ForwardExchange::release() {
-  // A connection that carried a CONNECT the parent refused is not pooled: it was opened for a
-  // tunnel, and a pooled parent connection is keyed like an origin's.
-  releaseUpstream(request_.requestComplete && !(request_.facts && request_.facts->isConnect));
+  releaseUpstream(request_.requestComplete);
   responseTrailers_ = http::HeaderList{};
 }
 

@@ -201,7 +201,9 @@ void UpstreamConnection::resumeReading() {
 bool UpstreamConnection::reusable() const {
   const http::ResponseHead& head = parser_.response();
   // Reading may be paused (the client was slow to take the body's end): release() resumes it.
-  return responseDone_ && !leftoverBytes_ && parser_.keepAlive() &&
+  // A connection that carried a CONNECT a parent refused is not pooled: it was opened for a
+  // tunnel, and a pooled parent connection is keyed like an origin's.
+  return responseDone_ && !leftoverBytes_ && !tunnelRequest_ && parser_.keepAlive() &&
          !http::wantsClose(head.headers, head.versionMinor) &&
          parser_.framing() != http::BodyFraming::UntilClose;
 }
