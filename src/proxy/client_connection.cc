@@ -334,7 +334,8 @@ void ClientConnection::onTimer(uv::Timer&) {
     requests_.releaseIfIdle(machine_.state());
     followReload(); // then the state's own deadline below
   }
-  Expiry expiry = expiredDeadline(clock(), deadlineLimits(context_->config));
+  const ConnectionClock looked = clock(); // what the expiry is judged on, and a look keeps
+  Expiry expiry = expiredDeadline(looked, deadlineLimits(context_->config));
   switch (expiry.kind) {
   case Expiry::Kind::None:
     break;
@@ -357,11 +358,11 @@ void ClientConnection::onTimer(uv::Timer&) {
     tunnel_->abort(std::move(expiry.detail));
     return;
   case Expiry::Kind::DrainProgress:
-    lingering_.progressed(client_->writeQueueSize()); // give it another period
-    stateSince_ = context_->loop.now();
+    lingering_.progressed(looked.writeQueue); // give it another period
+    stateSince_ = looked.now;
     break;
   case Expiry::Kind::ResponseProgress:
-    requests_.responseLooked(context_->loop.now(), clock().responseTaken);
+    requests_.responseLooked(looked.now, looked.responseTaken);
     break;
   case Expiry::Kind::ResponseStalled:
     // A client that stopped reading: the cut is its own slowness ('c'), not a departure.
