@@ -13,13 +13,10 @@
 #include <unistd.h>
 #include <vector>
 
-#include "gatehouse/config/config.h"
-#include "gatehouse/proxy/context.h"
+#include "context_rig.h"
 #include "gatehouse/proxy/request_cycle.h"
-#include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/listen_socket.h"
 #include "gatehouse/uv/loop.h"
-#include "gatehouse/uv/resolver.h"
 #include "gatehouse/uv/tcp.h"
 
 using namespace gatehouse;
@@ -98,16 +95,9 @@ private:
 
 // A worker context on a loop, one accepted loopback connection (the cycle's client stream),
 // and the far end as a plain blocking socket the test reads.
-struct Rig {
-  config::Config config;
-  uv::Loop loop;
-  uv::Resolver resolver{loop, uv::Resolver::Options{.servers = "127.0.0.1:9"}};
-  UpstreamPool pool;
-  SharedCounters counters;
+struct Rig : testing::WorkerContextRig {
   policy::PolicyChain chain;
   ScriptedStep* step = nullptr;
-  WorkerContext context{
-      .config = config, .loop = loop, .resolver = resolver, .pool = pool, .counters = counters};
   int farEnd = -1;
   uv::TcpStream* near = nullptr;
   std::unique_ptr<StandIn> cycle;

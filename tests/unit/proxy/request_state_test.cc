@@ -6,12 +6,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "gatehouse/config/config.h"
-#include "gatehouse/proxy/context.h"
+#include "context_rig.h"
 #include "gatehouse/proxy/request_state.h"
-#include "gatehouse/proxy/upstream.h"
 #include "gatehouse/uv/loop.h"
-#include "gatehouse/uv/resolver.h"
 #include "gatehouse/uv/tcp.h"
 
 using namespace gatehouse;
@@ -45,14 +42,7 @@ struct QuietEvents final : ReaderEvents, ExchangeEvents {
 };
 
 // A worker's context on a loop, and a client stream that never connects.
-struct Rig {
-  config::Config config;
-  uv::Loop loop;
-  uv::Resolver resolver{loop, uv::Resolver::Options{.servers = "127.0.0.1:9"}};
-  UpstreamPool pool;
-  SharedCounters counters;
-  WorkerContext context{
-      .config = config, .loop = loop, .resolver = resolver, .pool = pool, .counters = counters};
+struct Rig : testing::WorkerContextRig {
   uv::TcpStream* client = uv::TcpStream::create(loop);
   QuietEvents events;
   RequestState state;
